@@ -96,3 +96,55 @@ def run_module(name, args, path_prefix=None):
         return json.loads(result.stdout)
     except ValueError:
         raise AssertionError("module printed no JSON: %s %s" % (result.stdout, result.stderr)) from None
+
+
+STANDINS = os.path.join(COLLECTION_ROOT, "tests", "standins")
+
+
+def load_json(*parts):
+    with open(os.path.join(*parts)) as handle:
+        return json.load(handle)
+
+
+MISTRAL_CONFIG = load_json(STANDINS, "hf_hub", "repos", "mistralai", "Mistral-7B-Instruct-v0.3", "config.json")
+# The sharded safetensors vLLM loads for Mistral-7B-Instruct-v0.3 (the Hub's listing).
+MISTRAL_WEIGHTS_BYTES = 4949453792 + 4999819336 + 4546807800
+RTX4000_ADA_MIB = 20475
+
+
+def vllm_flags():
+    """The flags vLLM 0.33.0 accepts (tests/standins/vllm/vllm-0.33.0-serve-flags.txt, copied from
+    shared/reference/)."""
+    with open(os.path.join(STANDINS, "vllm", "vllm-0.33.0-serve-flags.txt")) as handle:
+        return {line.strip() for line in handle if line.startswith("--")}
+
+
+@pytest.fixture(scope="session")
+def hf_hub(tmp_path_factory):
+    """The stand-in Hugging Face Hub on a free loopback port: yields (endpoint, access log path)."""
+    import socket
+
+    log = tmp_path_factory.mktemp("hub") / "access.log"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    hub_dir = os.path.join(STANDINS, "hf_hub")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            os.path.join(hub_dir, "hf_hub_standin.py"),
+            "--root",
+            os.path.join(hub_dir, "repos"),
+            "--port",
+            str(port),
+            "--tokens",
+            os.path.join(hub_dir, "tokens.json"),
+            "--log",
+            str(log),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    process.stdout.readline()  # the "serving" line: it listens
+    yield "http://127.0.0.1:%d" % port, str(log)
+    process.terminate()
+    process.wait(timeout=10)

@@ -1,0 +1,276 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the oneclick.ai_sandbox collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: hf_model_info
+short_description: Check a Hugging Face model before anything is downloaded
+version_added: 0.1.0
+description:
+  - Asks the Hugging Face Hub (or the mirror in O(endpoint)) for a model's metadata and C(config.json),
+    with the token when one is given, and checks that the disk holding O(cache_dir) has room for the
+    files that are not cached yet.
+  - Fails fast, before gigabytes move, with a distinct and actionable message for each cause, and a
+    machine-readable RV(reason) - C(bad_model_id), C(gated_no_token), C(gated_no_access),
+    C(token_refused), C(access_refused), C(not_found), C(hub_unreachable), C(hub_error),
+    C(bad_config), C(disk_too_small).
+  - Returns what the sizing of vLLM needs - the model's C(config.json) and the size of the weight
+    files vLLM loads.
+author:
+  - One-Click AI Sandbox maintainers (@oneclick-ai)
+extends_documentation_fragment:
+  - oneclick.ai_sandbox.attributes
+options:
+  model:
+    description: The model's repo id, C(<owner>/<name>).
+    type: str
+    required: true
+  revision:
+    description: Branch, tag or commit of the model.
+    type: str
+    default: main
+  token:
+    description:
+      - A Hugging Face access token; needed for gated and private models.
+      - Sent only in the C(Authorization) header.
+    type: str
+  endpoint:
+    description: The Hub, or a mirror of it (what C(HF_ENDPOINT) names for huggingface_hub).
+    type: str
+    default: https://huggingface.co
+  cache_dir:
+    description:
+      - The Hugging Face cache directory on the host (C(HF_HOME)); models live in its C(hub/) folder.
+      - Used to find files already downloaded and the free space of its disk.
+    type: path
+    default: /opt/models
+  disk_margin_gb:
+    description: Free space to keep on top of the download, in GB.
+    type: float
+    default: 2.0
+  check_hub:
+    description:
+      - Ask the Hub and check the disk. When V(false), only the form of O(model) is checked and
+        RV(model) carries just the id (for hosts that must not talk to the Hub at deploy time).
+    type: bool
+    default: true
+  timeout:
+    description: Seconds to wait for each answer of the Hub.
+    type: int
+    default: 30
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Check the model and the token before downloading
+  oneclick.ai_sandbox.hf_model_info:
+    model: mistralai/Mistral-7B-Instruct-v0.3
+    token: "{{ hf_token }}"
+  no_log: false
+  register: model_info
+
+- name: Show the weight size
+  ansible.builtin.debug:
+    msg: "{{ (model_info.model.weights_bytes / 1e9) | round(1) }} GB of weights"
+"""
+
+RETURN = r"""
+model:
+  description: What the Hub says of the model, and what is cached already.
+  returned: success
+  type: dict
+  contains:
+    id:
+      description: The repo id.
+      type: str
+      sample: mistralai/Mistral-7B-Instruct-v0.3
+    sha:
+      description: The commit the revision points at.
+      type: str
+    gated:
+      description: Whether the repository is gated (C(false), C(auto) or C(manual) on the Hub).
+      type: raw
+    config:
+      description: The model's C(config.json).
+      type: dict
+    weight_files:
+      description: The weight files vLLM loads.
+      type: list
+      elements: str
+    support_files:
+      description: The config, tokenizer and template files vLLM reads.
+      type: list
+      elements: str
+    weights_bytes:
+      description: Size of the weight files.
+      type: int
+      sample: 14496080928
+    download_bytes:
+      description: Size of weight and support files together.
+      type: int
+    missing_bytes:
+      description: Size of the files not in the cache yet.
+      type: int
+    cached:
+      description: Whether every file is in the cache already (a re-run downloads nothing).
+      type: bool
+    free_bytes:
+      description: Free space on the disk of O(cache_dir).
+      type: int
+reason:
+  description: On failure, which check failed (see the description).
+  returned: failure
+  type: str
+  sample: gated_no_token
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.six.moves.urllib.parse import quote
+from ansible.module_utils.urls import fetch_url
+
+from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import hf_hub
+
+
+class Refusal(Exception):
+    def __init__(self, reason, message):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def hub_get(module, url):
+    """GET a Hub URL; return the parsed body, or raise Refusal in plain words."""
+    params = module.params
+    headers = {"Accept": "application/json", "User-Agent": "oneclick.ai_sandbox hf_model_info"}
+    if params["token"]:
+        headers["Authorization"] = "Bearer %s" % params["token"]
+    response, info = fetch_url(module, url, headers=headers, method="GET", timeout=params["timeout"])
+    status = info.get("status", -1)
+    if status == -1 or status is None:
+        raise Refusal(
+            "hub_unreachable",
+            "cannot reach the Hugging Face Hub at %s (%s). Check the host's network and DNS, or set "
+            "vllm_service_hf_endpoint to a mirror it can reach." % (params["endpoint"], info.get("msg", "no answer")),
+        )
+    if status != 200:
+        reason, message = hf_hub.classify_http_error(
+            status, info.get("x-error-code"), bool(params["token"]), params["model"], params["endpoint"]
+        )
+        raise Refusal(reason, message)
+    body = response.read()
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise Refusal("hub_error", "the Hub's answer for %s is not JSON" % url) from None
+
+
+def free_bytes(path):
+    """Free space of the disk that holds path (or its nearest existing parent)."""
+    while path and not os.path.exists(path):
+        path = os.path.dirname(path)
+    stat = os.statvfs(path or "/")
+    return stat.f_bavail * stat.f_frsize
+
+
+def inspect(module):
+    params = module.params
+    error = hf_hub.repo_id_error(params["model"])
+    if error:
+        raise Refusal("bad_model_id", error)
+    endpoint = params["endpoint"].rstrip("/")
+    repo = params["model"]
+    if not params["check_hub"]:
+        return {
+            "id": repo,
+            "revision": params["revision"],
+            "sha": None,
+            "config": None,
+            "weight_files": [],
+            "support_files": [],
+            "weights_bytes": 0,
+            "download_bytes": 0,
+            "missing_bytes": 0,
+            "cached": False,
+            "free_bytes": free_bytes(params["cache_dir"]),
+        }
+    info = hub_get(
+        module,
+        "%s/api/models/%s/revision/%s?blobs=true" % (endpoint, repo, quote(params["revision"], safe="")),
+    )
+    sha = info.get("sha") or params["revision"]
+    # Metadata of a gated repo is public; its files are not. config.json tells whether we may download.
+    config = hub_get(module, "%s/%s/resolve/%s/config.json" % (endpoint, repo, sha))
+    if not isinstance(config, dict):
+        raise Refusal("bad_config", "config.json of %s is not a JSON object" % repo)
+
+    files = [{"name": s["rfilename"], "size": int(s.get("size") or 0)} for s in info.get("siblings", [])]
+    sizes = {f["name"]: f["size"] for f in files}
+    weights = [f["name"] for f in hf_hub.select_weight_files(files)]
+    support = hf_hub.support_files(files)
+    wanted = weights + support
+    cached = set(hf_hub.cached_files(params["cache_dir"], repo, sha, wanted))
+    missing_bytes = sum(sizes[name] for name in wanted if name not in cached)
+    free = free_bytes(params["cache_dir"])
+    margin = int(params["disk_margin_gb"] * 1e9)
+    if missing_bytes and free < missing_bytes + margin:
+        raise Refusal(
+            "disk_too_small",
+            "disk too small for the model: %s needs %.1f GB more in %s (plus %.0f GB to spare), and the disk "
+            "has %.1f GB free. Choose a plan with a larger disk, resize the disk, or pick a smaller model."
+            % (repo, missing_bytes / 1e9, params["cache_dir"], margin / 1e9, free / 1e9),
+        )
+    return {
+        "id": repo,
+        "revision": params["revision"],
+        "sha": sha,
+        "gated": info.get("gated", False),
+        "config": config,
+        "weight_files": weights,
+        "support_files": support,
+        "weights_bytes": sum(sizes[name] for name in weights),
+        "download_bytes": sum(sizes[name] for name in wanted),
+        "missing_bytes": missing_bytes,
+        "cached": not missing_bytes and len(cached) == len(wanted),
+        "free_bytes": free,
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "model": {"type": "str", "required": True},
+            "revision": {"type": "str", "default": "main"},
+            "token": {"type": "str", "no_log": True},
+            "endpoint": {"type": "str", "default": hf_hub.DEFAULT_ENDPOINT},
+            "cache_dir": {"type": "path", "default": "/opt/models"},
+            "disk_margin_gb": {"type": "float", "default": 2.0},
+            "check_hub": {"type": "bool", "default": True},
+            "timeout": {"type": "int", "default": 30},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        model = inspect(module)
+    except Refusal as refusal:
+        module.fail_json(msg=refusal.message, reason=refusal.reason)
+    module.exit_json(changed=False, model=model)
+
+
+if __name__ == "__main__":
+    main()
