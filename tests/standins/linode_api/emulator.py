@@ -1,0 +1,696 @@
+"""STAND-IN for the Linode API v4 (test infrastructure: the real API is not reachable from here).
+
+An HTTP server on loopback implementing the routes this collection calls, held to Linode's official
+OpenAPI description (the subset vendored beside this file): every request body is validated in write
+context and every response in read context; a violation is answered with an error and recorded in
+``violations`` so a test fails on it.
+
+Behaviour copied from the API: Bearer tokens (401 ``{"errors": [{"reason": "Invalid Token"}]}``),
+pagination ``{data, page, pages, results}`` with ``page``/``page_size``, ``X-Filter`` (equality,
+list membership for tags, ``+and``, ``+or``, ``+contains``), errors ``{"errors": [{"field", "reason"}]}``,
+instances moving provisioning -> booting -> running over time.
+Switches for tests: ``inject(method, path_pattern, status, count, retry_after)`` (429 with
+Retry-After, 500, ...), ``sell_out(region, plan)``, and ``on_boot`` (called once per instance when it
+reaches running; the first-boot tests start a container there).
+
+  python3 emulator.py --port 8123 --token TOKEN [--boot-seconds 2] [--boot-hook 'command {id} {label}']
+"""
+
+import argparse
+import itertools
+import json
+import re
+import shlex
+import subprocess
+import threading
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from spec import Spec, SpecError
+
+RTX4000_REGIONS = ["us-ord", "de-fra-2", "jp-osa", "fr-par", "us-sea", "sg-sin-2"]
+OTHER_REGIONS = ["us-east", "eu-west", "ap-south"]
+LABEL_PATTERN = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]|-(?=[a-zA-Z0-9])){1,62}[a-zA-Z0-9]$")
+
+
+def _type(plan_id, label, klass, vcpus, memory, disk, gpus, hourly, monthly):
+    return {
+        "id": plan_id,
+        "label": label,
+        "class": klass,
+        "vcpus": vcpus,
+        "memory": memory,
+        "disk": disk,
+        "gpus": gpus,
+        "transfer": 16000 if gpus else 4000,
+        "network_out": 10000 if gpus else 4000,
+        "price": {"hourly": hourly, "monthly": monthly},
+        "region_prices": [],
+        "addons": {"backups": {"price": {"hourly": 0.03, "monthly": 20.0}, "region_prices": []}},
+        "successor": None,
+    }
+
+
+# Illustrative test data in the API's shape (not a price list).
+TYPES = [
+    _type("g6-standard-2", "Linode 4GB", "standard", 2, 4096, 81920, 0, 0.036, 24.0),
+    _type("g1-gpu-rtx6000-1", "Dedicated 32GB + RTX6000 GPU x1", "gpu", 8, 32768, 655360, 1, 1.5, 1000.0),
+    _type("g2-gpu-rtx4000a1-s", "RTX4000 Ada x1 Small", "gpu", 4, 16384, 524288, 1, 0.52, 350.0),
+    _type("g2-gpu-rtx4000a1-m", "RTX4000 Ada x1 Medium", "gpu", 8, 32768, 524288, 1, 0.66, 446.0),
+    _type("g2-gpu-rtx4000a1-l", "RTX4000 Ada x1 Large", "gpu", 16, 65536, 524288, 1, 0.95, 638.0),
+    _type("g2-gpu-rtx4000a2-s", "RTX4000 Ada x2 Small", "gpu", 8, 32768, 1048576, 2, 1.04, 700.0),
+    _type("g2-gpu-rtx4000a4-m", "RTX4000 Ada x4 Medium", "gpu", 32, 131072, 2097152, 4, 2.86, 1920.0),
+]
+
+
+def _region(region_id, country, label):
+    return {
+        "id": region_id,
+        "label": label,
+        "country": country,
+        "capabilities": ["Linodes", "GPU Linodes", "Cloud Firewall", "Block Storage"],
+        "status": "ok",
+        "resolvers": {"ipv4": "192.0.2.53", "ipv6": "2001:db8::53"},
+        "placement_group_limits": {"maximum_pgs_per_customer": 5, "maximum_linodes_per_pg": 5},
+        "site-type": "core",
+    }
+
+
+REGIONS = [
+    _region("us-ord", "us", "Chicago, IL"),
+    _region("de-fra-2", "de", "Frankfurt 2, DE"),
+    _region("jp-osa", "jp", "Osaka, JP"),
+    _region("fr-par", "fr", "Paris, FR"),
+    _region("us-sea", "us", "Seattle, WA"),
+    _region("sg-sin-2", "sg", "Singapore 2, SG"),
+    _region("us-east", "us", "Newark, NJ"),
+    _region("eu-west", "gb", "London, UK"),
+    _region("ap-south", "sg", "Singapore, SG"),
+]
+IMAGES = ["linode/ubuntu22.04", "linode/ubuntu24.04", "linode/debian12"]
+
+
+def now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class ApiFailure(Exception):
+    def __init__(self, status, errors, headers=None):
+        super().__init__(errors)
+        self.status = status
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def fail(status, reason, field=None):
+    error = {"reason": reason}
+    if field:
+        error["field"] = field
+    raise ApiFailure(status, [error])
+
+
+def matches(item, spec):
+    """Linode's X-Filter on one object."""
+    for key, value in spec.items():
+        if key == "+and":
+            if not all(matches(item, part) for part in value):
+                return False
+        elif key == "+or":
+            if not any(matches(item, part) for part in value):
+                return False
+        elif key.startswith("+"):
+            continue  # +order_by, +order
+        else:
+            actual = item.get(key)
+            if isinstance(value, dict):
+                needle = value.get("+contains")
+                if needle is not None and needle not in str(actual):
+                    return False
+            elif isinstance(actual, list):
+                if value not in actual:
+                    return False
+            elif actual != value:
+                return False
+    return True
+
+
+class Emulator:
+    def __init__(self, token="emulator-token", boot_seconds=1.0, port=0):
+        self.token = token
+        self.boot_seconds = boot_seconds
+        self.spec = Spec()
+        self.lock = threading.RLock()
+        self.ids = itertools.count(1001)
+        self.instances = {}
+        self.stackscripts = {}
+        self.firewalls = {}
+        self.images = {}
+        self.sold_out = set()
+        self.faults = []
+        self.requests = []
+        self.violations = []
+        self.on_boot = None
+        self._booted = set()
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/v4" % self.server.server_address[1]
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def start(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- switches --------------------------------------------------------------------------------
+    def inject(self, method, path_pattern, status, count=1, retry_after=None, reason=None):
+        with self.lock:
+            self.faults.append(
+                {
+                    "method": method,
+                    "pattern": re.compile(path_pattern),
+                    "status": status,
+                    "count": count,
+                    "retry_after": retry_after,
+                    "reason": reason,
+                }
+            )
+
+    def sell_out(self, region, plan):
+        self.sold_out.add((region, plan))
+
+    def writes(self):
+        return [r for r in self.requests if r["method"] in ("POST", "PUT", "DELETE")]
+
+    # --- state -----------------------------------------------------------------------------------
+    def add_instance(
+        self, label, region="us-ord", plan="g2-gpu-rtx4000a1-s", image="linode/ubuntu22.04", tags=None, status=None
+    ):
+        with self.lock:
+            linode_id = next(self.ids)
+            created = time.time()
+            plan_data = self.type(plan)
+            instance = {
+                "id": linode_id,
+                "label": label,
+                "region": region,
+                "type": plan,
+                "image": image,
+                "group": "",
+                "tags": sorted(set(tags or [])),
+                "status": status or "provisioning",
+                "created": now(),
+                "updated": now(),
+                "hypervisor": "kvm",
+                "ipv4": ["192.0.2.%d" % (linode_id % 250 + 1)],
+                "ipv6": "2001:db8::%x/128" % linode_id,
+                "specs": {
+                    "vcpus": plan_data["vcpus"],
+                    "memory": plan_data["memory"],
+                    "disk": plan_data["disk"],
+                    "gpus": plan_data["gpus"],
+                    "transfer": plan_data["transfer"],
+                },
+                "alerts": {"cpu": 90, "io": 10000, "network_in": 10, "network_out": 10, "transfer_quota": 80},
+                # The spec allows no nulls here (the live API sends some): follow the spec.
+                "backups": {
+                    "enabled": False,
+                    "available": False,
+                    "last_successful": now(),
+                    "schedule": {"day": "Scheduling", "window": "Scheduling"},
+                },
+                "watchdog_enabled": True,
+                "has_user_data": False,
+                "host_uuid": "00000000-0000-4000-8000-%012d" % linode_id,
+                "capabilities": [],
+                "lke_cluster_id": None,
+                "placement_group": None,
+                "_created": created if status is None else created - 3600,
+            }
+            self.instances[linode_id] = instance
+            return instance
+
+    def type(self, plan):
+        for item in TYPES:
+            if item["id"] == plan:
+                return item
+        return None
+
+    def _advance(self, instance):
+        if instance["status"] in ("provisioning", "booting"):
+            age = time.time() - instance["_created"]
+            if age >= self.boot_seconds:
+                instance["status"] = "running"
+            elif age >= self.boot_seconds / 2:
+                instance["status"] = "booting"
+        if instance["status"] == "running" and instance["id"] not in self._booted:
+            self._booted.add(instance["id"])
+            if self.on_boot:
+                threading.Thread(target=self.on_boot, args=(dict(instance),), daemon=True).start()
+
+    def public(self, instance):
+        self._advance(instance)
+        return {key: value for key, value in instance.items() if not key.startswith("_")}
+
+    # --- routes ----------------------------------------------------------------------------------
+    def route(self, method, path, query, body, filters):
+        routes = [
+            ("GET", r"/linode/types", self.list_types),
+            ("GET", r"/regions", self.list_regions),
+            ("GET", r"/regions/availability", self.list_availability),
+            ("GET", r"/linode/instances", self.list_instances),
+            ("POST", r"/linode/instances", self.create_instance),
+            ("GET", r"/linode/instances/(\d+)", self.get_instance),
+            ("DELETE", r"/linode/instances/(\d+)", self.delete_instance),
+            ("GET", r"/linode/stackscripts", self.list_stackscripts),
+            ("POST", r"/linode/stackscripts", self.create_stackscript),
+            ("GET", r"/linode/stackscripts/(\d+)", self.get_stackscript),
+            ("PUT", r"/linode/stackscripts/(\d+)", self.update_stackscript),
+            ("GET", r"/networking/firewalls", self.list_firewalls),
+            ("POST", r"/networking/firewalls", self.create_firewall),
+            ("GET", r"/networking/firewalls/(\d+)", self.get_firewall),
+            ("DELETE", r"/networking/firewalls/(\d+)", self.delete_firewall),
+            ("GET", r"/networking/firewalls/(\d+)/devices", self.list_devices),
+            ("POST", r"/networking/firewalls/(\d+)/devices", self.add_device),
+            ("POST", r"/images", self.create_image),
+            ("GET", r"/images/(private/\d+)", self.get_image),
+            ("GET", r"/profile", self.get_profile),
+        ]
+        for route_method, pattern, handler in routes:
+            match = re.fullmatch(pattern, path)
+            if match and route_method == method:
+                operation = "%s %s" % (method, self.operation_path(pattern))
+                if method in ("POST", "PUT"):
+                    try:
+                        self.spec.check_request(operation, body)
+                    except SpecError as exc:
+                        self.violations.append(str(exc))
+                        raise ApiFailure(400, [{"reason": str(exc)}]) from None
+                return operation, handler(*match.groups(), query=query, body=body, filters=filters)
+        fail(404, "Not found")
+        return None
+
+    @staticmethod
+    def operation_path(pattern):
+        """The spec's path of a route pattern: /linode/instances/(\\d+) -> /linode/instances/{linodeId}."""
+        for word, name in (
+            ("instances", "{linodeId}"),
+            ("stackscripts", "{stackscriptId}"),
+            ("firewalls", "{firewallId}"),
+        ):
+            if word in pattern:
+                return pattern.replace(r"(\d+)", name)
+        return pattern.replace(r"(private/\d+)", "{imageId}")
+
+    def page(self, items, query, filters):
+        items = [item for item in items if matches(item, filters)]
+        size = int((query.get("page_size") or ["100"])[0])
+        if not 25 <= size <= 500:
+            fail(400, "Must be between 25 and 500", "page_size")
+        number = int((query.get("page") or ["1"])[0])
+        pages = max(1, (len(items) + size - 1) // size)
+        if number > pages:
+            fail(400, "Page %d does not exist" % number, "page")
+        return {
+            "data": items[(number - 1) * size : number * size],
+            "page": number,
+            "pages": pages,
+            "results": len(items),
+        }
+
+    def list_types(self, query, body, filters):
+        return self.page(TYPES, query, filters)
+
+    def list_regions(self, query, body, filters):
+        return self.page(REGIONS, query, filters)
+
+    def list_availability(self, query, body, filters):
+        entries = []
+        for region in RTX4000_REGIONS + OTHER_REGIONS:
+            for plan in TYPES:
+                if plan["class"] != "gpu":
+                    continue
+                available = (region in RTX4000_REGIONS) == plan["id"].startswith("g2-gpu-rtx4000a")
+                if (region, plan["id"]) in self.sold_out:
+                    available = False
+                entries.append({"region": region, "plan": plan["id"], "available": available})
+        return self.page(entries, query, filters)
+
+    def list_instances(self, query, body, filters):
+        with self.lock:
+            return self.page(
+                [self.public(i) for i in sorted(self.instances.values(), key=lambda i: i["id"])], query, filters
+            )
+
+    def get_instance(self, linode_id, query, body, filters):
+        with self.lock:
+            instance = self.instances.get(int(linode_id))
+            if instance is None:
+                fail(404, "Not found")
+            return self.public(instance)
+
+    def create_instance(self, query, body, filters):
+        label = body.get("label")
+        if label is not None and not LABEL_PATTERN.match(label):
+            fail(
+                400,
+                "Label must begin and end with a letter or number, and may only contain letters, numbers, "
+                "hyphens, underscores, and periods; 3 to 64 characters",
+                "label",
+            )
+        if self.type(body.get("type")) is None:
+            fail(400, "A valid plan type by that ID was not found", "type")
+        if body.get("region") not in [r["id"] for r in REGIONS]:
+            fail(400, "region is not valid", "region")
+        if body.get("image") and body["image"] not in IMAGES and body["image"] not in self.images:
+            fail(400, "image is not valid", "image")
+        if body.get("image") and not (body.get("root_pass") or body.get("authorized_keys")):
+            fail(400, "You must provide a root_pass or authorized_keys when deploying from an Image.", "root_pass")
+        available = (body["region"] in RTX4000_REGIONS) == body["type"].startswith("g2-gpu-rtx4000a")
+        if not available or (body["region"], body["type"]) in self.sold_out:
+            fail(400, "The requested plan is not available in this region.", "region")
+        if body.get("stackscript_id") and int(body["stackscript_id"]) not in self.stackscripts:
+            fail(400, "StackScript not found", "stackscript_id")
+        with self.lock:
+            if any(i["label"] == label for i in self.instances.values()):
+                fail(400, "Label must be unique among your Linodes", "label")
+            instance = self.add_instance(
+                label or "linode%d" % (max(self.instances, default=1000) + 1),
+                body["region"],
+                body["type"],
+                body.get("image"),
+                body.get("tags"),
+            )
+            instance["_stackscript_data"] = body.get("stackscript_data") or {}
+            instance["_stackscript_id"] = body.get("stackscript_id")
+            if body.get("firewall_id"):
+                firewall = self.firewalls.get(int(body["firewall_id"]))
+                if firewall is None:
+                    fail(400, "Firewall not found", "firewall_id")
+                firewall["_devices"].append(instance["id"])
+            return self.public(instance)
+
+    def delete_instance(self, linode_id, query, body, filters):
+        with self.lock:
+            if self.instances.pop(int(linode_id), None) is None:
+                fail(404, "Not found")
+            for firewall in self.firewalls.values():
+                firewall["_devices"] = [d for d in firewall["_devices"] if d != int(linode_id)]
+            return {}
+
+    def list_stackscripts(self, query, body, filters):
+        with self.lock:
+            return self.page([self.stackscript_view(s) for s in self.stackscripts.values()], query, filters)
+
+    def stackscript_view(self, script):
+        return {key: value for key, value in script.items() if not key.startswith("_")}
+
+    def get_stackscript(self, script_id, query, body, filters):
+        script = self.stackscripts.get(int(script_id))
+        if script is None:
+            fail(404, "Not found")
+        return self.stackscript_view(script)
+
+    def _udfs(self, text):
+        fields = []
+        for match in re.finditer(r"<UDF ([^>]*)>", text):
+            attributes = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+            if "name" in attributes:
+                field = {
+                    "name": attributes["name"],
+                    "label": attributes.get("label", attributes["name"]),
+                    "example": attributes.get("example", ""),
+                }
+                for key in ("default", "oneOf", "manyOf"):
+                    if key in attributes:
+                        field[key] = attributes[key]
+                fields.append(field)
+        return fields
+
+    def create_stackscript(self, query, body, filters):
+        for image in body["images"]:
+            if image not in IMAGES:
+                fail(400, "Image %s is not valid" % image, "images")
+        if not body["script"].startswith("#!"):
+            fail(400, "Script must begin with a shebang (example: #!/bin/bash).", "script")
+        with self.lock:
+            script_id = next(self.ids)
+            self.stackscripts[script_id] = {
+                "id": script_id,
+                "label": body["label"],
+                "description": body.get("description", ""),
+                "images": body["images"],
+                "script": body["script"],
+                "rev_note": body.get("rev_note", ""),
+                "is_public": body.get("is_public", False),
+                "mine": True,
+                "username": "sandbox-tester",
+                "user_gravatar_id": "a445b305abda30ebc766bc7fda037c37",
+                "deployments_active": 0,
+                "deployments_total": 0,
+                "created": now(),
+                "updated": now(),
+                "user_defined_fields": self._udfs(body["script"]),
+            }
+            return self.stackscript_view(self.stackscripts[script_id])
+
+    def update_stackscript(self, script_id, query, body, filters):
+        with self.lock:
+            script = self.stackscripts.get(int(script_id))
+            if script is None:
+                fail(404, "Not found")
+            for key in ("label", "description", "images", "script", "rev_note", "is_public"):
+                if key in body:
+                    script[key] = body[key]
+            script["user_defined_fields"] = self._udfs(script["script"])
+            script["updated"] = now()
+            return self.stackscript_view(script)
+
+    def firewall_view(self, firewall):
+        return {key: value for key, value in firewall.items() if not key.startswith("_")}
+
+    def list_firewalls(self, query, body, filters):
+        with self.lock:
+            return self.page([self.firewall_view(f) for f in self.firewalls.values()], query, filters)
+
+    def get_firewall(self, firewall_id, query, body, filters):
+        firewall = self.firewalls.get(int(firewall_id))
+        if firewall is None:
+            fail(404, "Not found")
+        return self.firewall_view(firewall)
+
+    def create_firewall(self, query, body, filters):
+        with self.lock:
+            if any(f["label"] == body["label"] for f in self.firewalls.values()):
+                fail(400, "Label must be unique", "label")
+            firewall_id = next(self.ids)
+            rules = dict(body["rules"])
+            rules.setdefault("inbound", [])
+            rules.setdefault("outbound", [])
+            rules["fingerprint"] = "%08x" % (hash(json.dumps(rules, sort_keys=True)) & 0xFFFFFFFF)
+            rules["version"] = 1
+            self.firewalls[firewall_id] = {
+                "id": firewall_id,
+                "label": body["label"],
+                "status": "enabled",
+                "tags": body.get("tags", []),
+                "rules": rules,
+                "created": now(),
+                "updated": now(),
+                "_devices": list((body.get("devices") or {}).get("linodes", [])),
+            }
+            return self.firewall_view(self.firewalls[firewall_id])
+
+    def delete_firewall(self, firewall_id, query, body, filters):
+        with self.lock:
+            if self.firewalls.pop(int(firewall_id), None) is None:
+                fail(404, "Not found")
+            return {}
+
+    def device(self, firewall_id, linode_id):
+        return {
+            "id": linode_id,
+            "created": now(),
+            "updated": now(),
+            "entity": {
+                "id": linode_id,
+                "type": "linode",
+                "label": self.instances[linode_id]["label"],
+                "url": "/v4/linode/instances/%d" % linode_id,
+            },
+        }
+
+    def list_devices(self, firewall_id, query, body, filters):
+        firewall = self.firewalls.get(int(firewall_id))
+        if firewall is None:
+            fail(404, "Not found")
+        return self.page(
+            [self.device(firewall_id, d) for d in firewall["_devices"] if d in self.instances], query, filters
+        )
+
+    def add_device(self, firewall_id, query, body, filters):
+        with self.lock:
+            firewall = self.firewalls.get(int(firewall_id))
+            if firewall is None:
+                fail(404, "Not found")
+            if body.get("type") != "linode" or int(body["id"]) not in self.instances:
+                fail(400, "Linode not found", "id")
+            if int(body["id"]) not in firewall["_devices"]:
+                firewall["_devices"].append(int(body["id"]))
+            return self.device(firewall_id, int(body["id"]))
+
+    def create_image(self, query, body, filters):
+        with self.lock:
+            disk = int(body["disk_id"])
+            if disk // 10 not in self.instances:
+                fail(400, "Disk not found", "disk_id")
+            image_id = "private/%d" % next(self.ids)
+            self.images[image_id] = {
+                "id": image_id,
+                "label": body.get("label", ""),
+                "description": body.get("description") or None,
+                "created": now(),
+                "updated": now(),
+                "created_by": "sandbox-tester",
+                "deprecated": False,
+                "is_public": False,
+                "size": 6000,
+                "total_size": 6000,
+                "status": "creating",
+                "type": "manual",
+                "vendor": None,
+                "expiry": None,
+                "eol": None,
+                "capabilities": [],
+                "tags": body.get("tags", []),
+                "regions": [],
+            }
+            return self.images[image_id]
+
+    def get_image(self, image_id, query, body, filters):
+        image = self.images.get(image_id)
+        if image is None:
+            fail(404, "Not found")
+        image["status"] = "available"
+        return image
+
+    def get_profile(self, query, body, filters):
+        return {
+            "username": "sandbox-tester",
+            "email": "tester@example.com",
+            "uid": 1234,
+            "timezone": "UTC",
+            "email_notifications": True,
+            "ip_whitelist_enabled": False,
+            "lish_auth_method": "keys_only",
+            "authorized_keys": None,
+            "two_factor_auth": False,
+            "restricted": False,
+            "authentication_type": "password",
+            "verified_phone_number": None,
+            "referrals": {
+                "code": "x",
+                "url": "https://www.linode.com/?r=x",
+                "total": 0,
+                "completed": 0,
+                "pending": 0,
+                "credit": 0,
+            },
+        }
+
+    # --- HTTP ------------------------------------------------------------------------------------
+    def _handler(self):
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt, *args):
+                pass
+
+            def reply(self, status, body, headers=None):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, str(value))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def handle_any(self):
+                url = urlsplit(self.path)
+                path = url.path[3:] if url.path.startswith("/v4") else url.path
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                record = {
+                    "method": self.command,
+                    "path": path,
+                    "query": url.query,
+                    "body": raw.decode("utf-8", "replace"),
+                    "user_agent": self.headers.get("User-Agent", ""),
+                    "authorization": self.headers.get("Authorization", ""),
+                }
+                emulator.requests.append(record)
+                try:
+                    if self.headers.get("Authorization") != "Bearer %s" % emulator.token:
+                        fail(401, "Invalid Token")
+                    for fault in list(emulator.faults):
+                        if fault["method"] == self.command and fault["pattern"].search(path) and fault["count"] > 0:
+                            fault["count"] -= 1
+                            headers = {"Retry-After": fault["retry_after"]} if fault["retry_after"] is not None else {}
+                            reason = fault["reason"] or {429: "Too many requests", 500: "Internal Server Error"}.get(
+                                fault["status"], "Error"
+                            )
+                            raise ApiFailure(fault["status"], [{"reason": reason}], headers)
+                    body = json.loads(raw) if raw else {}
+                    filters = json.loads(self.headers.get("X-Filter") or "{}")
+                    operation, result = emulator.route(self.command, path, parse_qs(url.query), body, filters)
+                    try:
+                        emulator.spec.check_response(operation, result)
+                    except SpecError as exc:
+                        emulator.violations.append(str(exc))
+                        raise ApiFailure(500, [{"reason": "emulator broke the spec: %s" % exc}]) from None
+                    self.reply(200, result)
+                except ApiFailure as failure:
+                    self.reply(failure.status, {"errors": failure.errors}, failure.headers)
+                except (ValueError, KeyError, TypeError) as exc:
+                    self.reply(400, {"errors": [{"reason": "Invalid request: %s" % exc}]})
+
+            do_GET = do_POST = do_PUT = do_DELETE = handle_any
+
+        return Handler
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Linode API v4 emulator (a stand-in for tests)")
+    parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument("--token", default="emulator-token")
+    parser.add_argument("--boot-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--boot-hook",
+        help="command run when an instance reaches running; {id}, {label} and "
+        "{stackscript_data} (a JSON file path) are filled in",
+    )
+    args = parser.parse_args()
+    emulator = Emulator(args.token, args.boot_seconds, args.port)
+    if args.boot_hook:
+
+        def hook(instance):
+            data_file = "/tmp/linode-emulator-%d.json" % instance["id"]
+            with open(data_file, "w") as handle:
+                json.dump(emulator.instances[instance["id"]].get("_stackscript_data", {}), handle)
+            command = args.boot_hook.format(id=instance["id"], label=instance["label"], stackscript_data=data_file)
+            subprocess.run(shlex.split(command), check=False)
+
+        emulator.on_boot = hook
+    print("Linode API emulator on %s" % emulator.url, flush=True)
+    emulator.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The Linode API emulator itself: routes, auth, filters and pagination, every body checked by the spec."""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from conftest import LINODE_TOKEN
+
+
+def call(api, method, path, body=None, token=LINODE_TOKEN, filters=None, query=""):
+    headers = {"Authorization": "Bearer %s" % token, "Content-Type": "application/json"}
+    if filters is not None:
+        headers["X-Filter"] = json.dumps(filters)
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(api.url + path + query, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_unauthorised_body_is_linodes(linode_api):
+    assert call(linode_api, "GET", "/profile", token="nope") == (401, {"errors": [{"reason": "Invalid Token"}]})
+
+
+def test_profile_and_images(linode_api):
+    status, profile = call(linode_api, "GET", "/profile")
+    assert status == 200 and profile["username"] == "sandbox-tester"
+    instance = linode_api.add_instance("golden-src", tags=["ai-sandbox"], status="running")
+    status, image = call(linode_api, "POST", "/images", {"disk_id": instance["id"] * 10 + 1, "label": "golden"})
+    assert status == 200 and image["status"] == "creating" and image["id"].startswith("private/")
+    status, image = call(linode_api, "GET", "/images/" + image["id"])
+    assert status == 200 and image["status"] == "available"
+
+
+def test_x_filter_and_or_and_contains(linode_api):
+    for label, region in (("a-1", "us-ord"), ("b-1", "fr-par"), ("c-1", "us-sea")):
+        linode_api.add_instance(label, region, tags=["ai-sandbox"], status="running")
+    either = {"+or": [{"region": "us-ord"}, {"region": "fr-par"}]}
+    assert [i["label"] for i in call(linode_api, "GET", "/linode/instances", filters=either)[1]["data"]] == [
+        "a-1",
+        "b-1",
+    ]
+    both = {"+and": [{"tags": "ai-sandbox"}, {"label": {"+contains": "c-"}}]}
+    assert [i["label"] for i in call(linode_api, "GET", "/linode/instances", filters=both)[1]["data"]] == ["c-1"]
+
+
+@pytest.mark.parametrize(("query", "field"), [("?page_size=10", "page_size"), ("?page=9", "page")])
+def test_pagination_errors_name_the_field(linode_api, query, field):
+    status, body = call(linode_api, "GET", "/linode/types", query=query)
+    assert status == 400 and body["errors"][0]["field"] == field
+
+
+def test_a_request_that_breaks_the_spec_is_refused_and_recorded(linode_api):
+    status, body = call(
+        linode_api,
+        "POST",
+        "/linode/instances",
+        {"region": "us-ord", "type": "g2-gpu-rtx4000a1-s", "root_pass": "short"},
+    )
+    assert status == 400 and "breaks Linode API 4.189.0" in body["errors"][0]["reason"]
+    assert linode_api.violations
+    linode_api.violations.clear()
+
+
+def test_status_moves_to_running_and_boot_hook_runs_once(linode_api):
+    booted = []
+    linode_api.on_boot = booted.append
+    instance = linode_api.add_instance("boots")
+    assert call(linode_api, "GET", "/linode/instances/%d" % instance["id"])[1]["status"] == "provisioning"
+    import time
+
+    time.sleep(0.6)
+    assert call(linode_api, "GET", "/linode/instances/%d" % instance["id"])[1]["status"] == "running"
+    call(linode_api, "GET", "/linode/instances/%d" % instance["id"])
+    time.sleep(0.1)
+    assert [b["label"] for b in booted] == ["boots"]
