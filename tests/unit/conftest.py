@@ -10,6 +10,8 @@ import textwrap
 import pytest
 
 COLLECTION_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# `make` exports this; a bare pytest run finds the collection through the same link.
+os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(COLLECTION_ROOT, ".build", "collections"))
 
 # An RTX 4000 Ada as the kernel shows it (device 0x27b2, 3D controller class 0x030200), plus
 # devices the scan must ignore: the emulated VGA of a VM and an NVIDIA audio function.
@@ -90,6 +92,7 @@ def run_module(name, args, path_prefix=None):
         result = subprocess.run(
             [sys.executable, module, args_file], capture_output=True, text=True, env=env, check=False
         )
+        run_module.outputs.append(result.stdout + result.stderr)
     finally:
         os.unlink(args_file)
     try:
@@ -148,3 +151,33 @@ def hf_hub(tmp_path_factory):
     yield "http://127.0.0.1:%d" % port, str(log)
     process.terminate()
     process.wait(timeout=10)
+
+
+LINODE_TOKEN = "emulator-token-1f2e3d"
+
+
+@pytest.fixture
+def linode_api():
+    """The Linode API emulator (a stand-in held to the official spec) on a loopback port.
+
+    Fails the test when any request or response broke the spec."""
+    sys.path.insert(0, os.path.join(STANDINS, "linode_api"))
+    from emulator import Emulator
+
+    emulator = Emulator(token=LINODE_TOKEN, boot_seconds=0.5).start()
+    yield emulator
+    emulator.stop()
+    assert emulator.violations == [], emulator.violations
+
+
+def run_linode_module(name, emulator, args, token=LINODE_TOKEN):
+    """Run a Linode module against the emulator; the token comes from the environment, as users pass it."""
+    params = dict(args, api_url=emulator.url)
+    os.environ["LINODE_TOKEN"] = token
+    try:
+        return run_module(name, params)
+    finally:
+        del os.environ["LINODE_TOKEN"]
+
+
+run_module.outputs = []
