@@ -49,9 +49,12 @@ options:
     choices: [present, absent]
     default: present
   header:
-    description: A comment written at the top of the file.
+    description:
+      - A comment written at the top of the file. Every task that writes the same file must pass the
+        same header, or each would rewrite the other's.
+      - When not set, three lines that name the file as the sandbox's stack, say how to edit and apply
+        it, and where the secrets are.
     type: str
-    default: Managed by Ansible (oneclick.ai_sandbox).
 attributes:
   check_mode:
     support: full
@@ -95,6 +98,13 @@ except ImportError:
     HAS_YAML = False
 
 
+DEFAULT_HEADER = (
+    "The One-Click AI Sandbox stack. Managed by Ansible (oneclick.ai_sandbox): edit it freely and run\n"
+    "`docker compose up -d` here; a re-run of the roles rewrites only the services they own, from\n"
+    "their variables. Secrets live in the *.env files beside this one (root only)."
+)
+
+
 def render(document, header):
     lines = "".join("# %s\n" % line if line else "#\n" for line in header.splitlines())
     return lines + yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=1000)
@@ -109,7 +119,7 @@ def main():
             "definition": {"type": "dict"},
             "volumes": {"type": "dict", "default": {}},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "header": {"type": "str", "default": "Managed by Ansible (oneclick.ai_sandbox)."},
+            "header": {"type": "str"},
         },
         required_if=[("state", "present", ["definition"])],
         supports_check_mode=True,
@@ -145,7 +155,7 @@ def main():
         volumes = dict(updated.get("volumes") or {})
         volumes.update(params["volumes"])
         updated["volumes"] = volumes
-    after_text = render(updated, params["header"])
+    after_text = render(updated, params["header"] or DEFAULT_HEADER)
 
     changed = after_text != before_text
     result = {"changed": changed, "services": sorted(services)}

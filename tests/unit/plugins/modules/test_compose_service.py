@@ -21,7 +21,7 @@ def test_writes_then_changes_nothing(tmp_path):
     assert first["changed"] and first["services"] == ["vllm"]
     document = yaml.safe_load(path.read_text())
     assert document == {"name": "ai-sandbox", "services": {"vllm": VLLM}}
-    assert path.read_text().startswith("# Managed by Ansible")
+    assert path.read_text().startswith("# The One-Click AI Sandbox stack. Managed by Ansible")
     assert oct(path.stat().st_mode & 0o777) == "0o644"
     assert apply(path, "vllm", VLLM)["changed"] is False
 
@@ -67,3 +67,11 @@ def test_present_needs_a_definition(tmp_path):
     result = apply(tmp_path / "c.yml", "vllm")
     assert result["failed"]
     assert "definition" in result["msg"]
+
+
+def test_two_owners_with_the_default_header_leave_each_other_alone(tmp_path):
+    path = tmp_path / "docker-compose.yml"
+    apply(path, "vllm", VLLM)
+    apply(path, "open-webui", UI)
+    assert apply(path, "vllm", VLLM)["changed"] is False
+    assert apply(path, "open-webui", UI)["changed"] is False
