@@ -38,7 +38,9 @@ def vllm_settings(
     sizing = None
     try:
         if count and model_info.get("config"):
-            memory = min(m for m in gpu.get("memory_mib") or [0] if m) if any(gpu.get("memory_mib") or []) else 0
+            # Size for the smallest card: tensor parallelism splits the model evenly.
+            known = [m for m in gpu.get("memory_mib") or [] if m]
+            memory = min(known) if known else 0
             sizing = vllm_sizing.size(
                 model_info["config"],
                 model_info.get("weights_bytes") or 0,

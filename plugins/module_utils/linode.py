@@ -59,6 +59,16 @@ def client_argument_spec():
     }
 
 
+def module_client(module):
+    """The client for a module built on client_argument_spec(); fails the module without linode_api4."""
+    if not HAS_LINODE_API4:
+        from ansible.module_utils.basic import missing_required_lib
+
+        module.fail_json(msg=missing_required_lib("linode_api4"))
+    params = module.params
+    return SandboxClient(params["api_token"], params["api_url"], params["api_retries"])
+
+
 class LinodeError(Exception):
     """A Linode API failure, in words: the status and each error's field and reason."""
 

@@ -175,7 +175,7 @@ drift:
 import ipaddress
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode as common
 
@@ -445,9 +445,7 @@ def main():
         mutually_exclusive=[("stackscript_id", "stackscript_label")],
         supports_check_mode=True,
     )
-    if not common.HAS_LINODE_API4:
-        module.fail_json(msg=missing_required_lib("linode_api4"))
-    client = common.SandboxClient(module.params["api_token"], module.params["api_url"], module.params["api_retries"])
+    client = common.module_client(module)
     handler = InstanceModule(module, client)
     try:
         result = handler.present() if module.params["state"] == "present" else handler.absent()

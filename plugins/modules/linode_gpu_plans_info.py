@@ -58,7 +58,7 @@ regions:
     - {id: us-ord, label: "Chicago, IL", plans: [g2-gpu-rtx4000a1-s]}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode as common
 
@@ -67,9 +67,7 @@ GPU_MEMORY_GB = 20  # an RTX 4000 Ada carries 20 GB
 
 def main():
     module = AnsibleModule(argument_spec=common.client_argument_spec(), supports_check_mode=True)
-    if not common.HAS_LINODE_API4:
-        module.fail_json(msg=missing_required_lib("linode_api4"))
-    client = common.SandboxClient(module.params["api_token"], module.params["api_url"], module.params["api_retries"])
+    client = common.module_client(module)
     try:
         plans = common.gpu_plans(client.get_all("/linode/types"))
         labels = {r["id"]: r.get("label", r["id"]) for r in client.get_all("/regions")}

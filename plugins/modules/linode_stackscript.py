@@ -79,7 +79,7 @@ stackscript:
     user_defined_fields: {description: The UDFs Linode read from the script., type: list, elements: dict}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode as common
 
@@ -104,12 +104,10 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec, required_if=[("state", "present", ["script"])], supports_check_mode=True
     )
-    if not common.HAS_LINODE_API4:
-        module.fail_json(msg=missing_required_lib("linode_api4"))
     params = module.params
     if not params["script"].startswith("#!"):
         module.fail_json(msg="script: must start with a shebang such as #!/bin/bash")
-    client = common.SandboxClient(params["api_token"], params["api_url"], params["api_retries"])
+    client = common.module_client(module)
     wanted = {key: params[key] for key in FIELDS}
     try:
         found = client.get_all("/linode/stackscripts", filters={"label": params["label"], "mine": True})
