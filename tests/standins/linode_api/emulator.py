@@ -10,18 +10,23 @@ pagination ``{data, page, pages, results}`` with ``page``/``page_size``, ``X-Fil
 list membership for tags, ``+and``, ``+or``, ``+contains``), errors ``{"errors": [{"field", "reason"}]}``,
 instances moving provisioning -> booting -> running over time.
 Switches for tests: ``inject(method, path_pattern, status, count, retry_after)`` (429 with
-Retry-After, 500, ...), ``sell_out(region, plan)``, and ``on_boot`` (called once per instance when it
-reaches running; the first-boot tests start a container there).
+Retry-After, 500, ...), ``sell_out(region, plan)``, ``on_boot`` (called once per instance when it has
+booted; the instance reports running when it returns, with the IPv4 address it returns, if any: the
+end-to-end tests start a container there) and ``on_delete`` (called when an instance is deleted).
 
-  python3 emulator.py --port 8123 --token TOKEN [--boot-seconds 2] [--boot-hook 'command {id} {label}']
+  python3 emulator.py --port 8123 --token TOKEN [--boot-seconds 2] \
+      [--boot-hook 'command {id} {label} {stackscript} {stackscript_data}'] [--delete-hook 'command {id} {label}']
 """
 
 import argparse
 import itertools
 import json
+import os
 import re
 import shlex
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -32,6 +37,7 @@ from spec import Spec, SpecError
 
 RTX4000_REGIONS = ["us-ord", "de-fra-2", "jp-osa", "fr-par", "us-sea", "sg-sin-2"]
 OTHER_REGIONS = ["us-east", "eu-west", "ap-south"]
+IPV4_PATTERN = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 LABEL_PATTERN = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]|-(?=[a-zA-Z0-9])){1,62}[a-zA-Z0-9]$")
 
 
@@ -137,7 +143,7 @@ def matches(item, spec):
 
 
 class Emulator:
-    def __init__(self, token="emulator-token", boot_seconds=1.0, port=0):
+    def __init__(self, token="emulator-token", boot_seconds=1.0, port=0, host="127.0.0.1"):
         self.token = token
         self.boot_seconds = boot_seconds
         self.spec = Spec()
@@ -152,10 +158,11 @@ class Emulator:
         self.requests = []
         self.violations = []
         self.on_boot = None
+        self.on_delete = None
         self._booted = set()
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.server = ThreadingHTTPServer((host, port), self._handler())
         self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:%d/v4" % self.server.server_address[1]
+        self.url = "http://%s:%d/v4" % (host, self.server.server_address[1])
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self):
@@ -241,16 +248,32 @@ class Emulator:
         return None
 
     def _advance(self, instance):
-        if instance["status"] in ("provisioning", "booting"):
-            age = time.time() - instance["_created"]
-            if age >= self.boot_seconds:
-                instance["status"] = "running"
-            elif age >= self.boot_seconds / 2:
-                instance["status"] = "booting"
-        if instance["status"] == "running" and instance["id"] not in self._booted:
+        if instance["status"] not in ("provisioning", "booting"):
+            return
+        age = time.time() - instance["_created"]
+        if age < self.boot_seconds / 2:
+            return
+        instance["status"] = "booting"
+        if age < self.boot_seconds:
+            return
+        if self.on_boot is None:
+            instance["status"] = "running"
+        elif instance["id"] not in self._booted:
+            # The machine boots while the hook runs (the end-to-end tests start a container there):
+            # the instance reports running when it returns, with the address it returned, if any.
             self._booted.add(instance["id"])
-            if self.on_boot:
-                threading.Thread(target=self.on_boot, args=(dict(instance),), daemon=True).start()
+            threading.Thread(target=self._boot, args=(instance,), daemon=True).start()
+
+    def _boot(self, instance):
+        address = None
+        try:
+            address = self.on_boot({key: value for key, value in instance.items() if not key.startswith("_")})
+        except Exception as exc:  # a broken hook must not take the API down; the test sees the log
+            print("emulator: boot hook failed for %s: %s" % (instance["label"], exc), flush=True)
+        with self.lock:
+            if isinstance(address, str) and IPV4_PATTERN.match(address):
+                instance["ipv4"] = [address]
+            instance["status"] = "running"
 
     def public(self, instance):
         self._advance(instance)
@@ -396,11 +419,14 @@ class Emulator:
 
     def delete_instance(self, linode_id, query, body, filters):
         with self.lock:
-            if self.instances.pop(int(linode_id), None) is None:
+            instance = self.instances.pop(int(linode_id), None)
+            if instance is None:
                 fail(404, "Not found")
             for firewall in self.firewalls.values():
                 firewall["_devices"] = [d for d in firewall["_devices"] if d != int(linode_id)]
-            return {}
+        if self.on_delete:
+            self.on_delete({key: value for key, value in instance.items() if not key.startswith("_")})
+        return {}
 
     def list_stackscripts(self, query, body, filters):
         with self.lock:
@@ -666,28 +692,61 @@ class Emulator:
         return Handler
 
 
+def _run_hook(template, **fields):
+    """Run a hook command line (fields filled in, no shell); return the last line it printed."""
+    command = [part.format(**fields) for part in shlex.split(template)]
+    result = subprocess.run(command, check=False, stdout=subprocess.PIPE, text=True)
+    lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode != 0:
+        raise RuntimeError("%s exited with %d" % (command[0], result.returncode))
+    return lines[-1] if lines else None
+
+
+def _private_file(path, text):
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+
+
 def main():
     parser = argparse.ArgumentParser(description="Linode API v4 emulator (a stand-in for tests)")
     parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--token", default="emulator-token")
     parser.add_argument("--boot-seconds", type=float, default=2.0)
     parser.add_argument(
         "--boot-hook",
-        help="command run when an instance reaches running; {id}, {label} and "
-        "{stackscript_data} (a JSON file path) are filled in",
+        help="command run when an instance boots; {id}, {label}, {stackscript} (the script's path) and "
+        "{stackscript_data} (a root-only JSON file) are filled in; the last line it prints, when an IPv4 "
+        "address, becomes the instance's address",
     )
+    parser.add_argument("--delete-hook", help="command run when an instance is deleted; {id} and {label} are filled in")
     args = parser.parse_args()
-    emulator = Emulator(args.token, args.boot_seconds, args.port)
+    emulator = Emulator(args.token, args.boot_seconds, args.port, args.host)
     if args.boot_hook:
 
-        def hook(instance):
-            data_file = "/tmp/linode-emulator-%d.json" % instance["id"]
-            with open(data_file, "w") as handle:
-                json.dump(emulator.instances[instance["id"]].get("_stackscript_data", {}), handle)
-            command = args.boot_hook.format(id=instance["id"], label=instance["label"], stackscript_data=data_file)
-            subprocess.run(shlex.split(command), check=False)
+        def boot(instance):
+            stored = emulator.instances[instance["id"]]
+            work = tempfile.mkdtemp(prefix="linode-emulator-%d-" % instance["id"])
+            data_file = os.path.join(work, "stackscript_data.json")
+            script_file = os.path.join(work, "stackscript")
+            _private_file(data_file, json.dumps(stored.get("_stackscript_data", {})))
+            script = emulator.stackscripts.get(int(stored.get("_stackscript_id") or 0), {}).get("script", "")
+            _private_file(script_file, script)
+            try:
+                return _run_hook(
+                    args.boot_hook,
+                    id=instance["id"],
+                    label=instance["label"],
+                    stackscript=script_file,
+                    stackscript_data=data_file,
+                )
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
 
-        emulator.on_boot = hook
+        emulator.on_boot = boot
+    if args.delete_hook:
+        emulator.on_delete = lambda instance: _run_hook(args.delete_hook, id=instance["id"], label=instance["label"])
     print("Linode API emulator on %s" % emulator.url, flush=True)
     emulator.server.serve_forever()
 

@@ -1,6 +1,8 @@
 """The Linode API emulator itself: routes, auth, filters and pagination, every body checked by the spec."""
 
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -65,15 +67,50 @@ def test_a_request_that_breaks_the_spec_is_refused_and_recorded(linode_api):
     linode_api.violations.clear()
 
 
+def _status_until_running(api, linode_id, limit=5.0):
+    seen = []
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        status = call(api, "GET", "/linode/instances/%d" % linode_id)[1]["status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status == "running":
+            break
+        time.sleep(0.05)
+    return seen
+
+
 def test_status_moves_to_running_and_boot_hook_runs_once(linode_api):
     booted = []
     linode_api.on_boot = booted.append
     instance = linode_api.add_instance("boots")
-    assert call(linode_api, "GET", "/linode/instances/%d" % instance["id"])[1]["status"] == "provisioning"
-    import time
-
-    time.sleep(0.6)
-    assert call(linode_api, "GET", "/linode/instances/%d" % instance["id"])[1]["status"] == "running"
+    assert _status_until_running(linode_api, instance["id"]) == ["provisioning", "booting", "running"]
     call(linode_api, "GET", "/linode/instances/%d" % instance["id"])
-    time.sleep(0.1)
     assert [b["label"] for b in booted] == ["boots"]
+
+
+def test_instance_is_booting_until_the_hook_returns_its_address(linode_api):
+    release = threading.Event()
+
+    def boot(instance):
+        release.wait(5)
+        return "172.30.99.7"
+
+    linode_api.on_boot = boot
+    instance = linode_api.add_instance("slow-boot")
+    time.sleep(linode_api.boot_seconds + 0.1)
+    assert call(linode_api, "GET", "/linode/instances/%d" % instance["id"])[1]["status"] == "booting"
+    time.sleep(0.2)
+    assert call(linode_api, "GET", "/linode/instances/%d" % instance["id"])[1]["status"] == "booting"
+    release.set()
+    assert _status_until_running(linode_api, instance["id"])[-1] == "running"
+    assert call(linode_api, "GET", "/linode/instances/%d" % instance["id"])[1]["ipv4"] == ["172.30.99.7"]
+
+
+def test_delete_hook_sees_the_deleted_instance(linode_api):
+    deleted = []
+    linode_api.on_delete = deleted.append
+    instance = linode_api.add_instance("goes-away", status="running")
+    assert call(linode_api, "DELETE", "/linode/instances/%d" % instance["id"])[0] == 200
+    assert [d["label"] for d in deleted] == ["goes-away"]
+    assert call(linode_api, "GET", "/linode/instances/%d" % instance["id"])[0] == 404
