@@ -35,6 +35,9 @@ def test_defaults(tmp_path):
         "vllm_service_hf_token": "",
         "open_webui_auth": False,
         "ai_sandbox_hosts": "localhost",
+        "ai_sandbox_log_file": str(tmp_path / "log" / "first-boot.log"),
+        "ai_sandbox_rerun_hint": "run: systemctl start ai-sandbox-first-boot",
+        "ai_sandbox_token_hint": "put it in %s as hf_token_password=hf_..." % (tmp_path / "state" / "first-boot.env"),
     }
 
 
@@ -71,6 +74,9 @@ def test_hostile_or_malformed_values_are_refused(tmp_path, udfs, field):
     assert not (tmp_path / "state" / "extra-vars.json").exists()
     motd = (tmp_path / "motd").read_text()
     assert "FAILED in phase: input" in motd and field in motd
+    status = json.loads((tmp_path / "state" / "first-boot.json").read_text())
+    assert (status["state"], status["phase"], status["exit_code"]) == ("failed", "input", 2)
+    assert status["reason"] in motd
 
 
 def test_token_is_never_printed(tmp_path):
@@ -79,3 +85,108 @@ def test_token_is_never_printed(tmp_path):
     for path in (tmp_path / "log").glob("*"):
         assert "hf_secretsecret42" not in path.read_text()
     assert "hf_secretsecret42" in (tmp_path / "state" / "extra-vars.json").read_text()
+
+
+# --- after ansible-pull: a stand-in ansible-pull (the real one runs in the end-to-end test) -------
+FAKE_PULL = """#!/bin/bash
+# Stand-in for ansible-pull: leaves the site playbook's report the test asks for, exits with its code.
+printf '%s\n' "$@" > "$FAKE_ARGS"
+[ -n "$FAKE_REPORT" ] && printf '%s' "$FAKE_REPORT" > "$AI_SANDBOX_STATE_DIR/site-report.json"
+exit "$FAKE_RC"
+"""
+
+
+def first_boot(tmp_path, rc, report=None, **udfs):
+    state = tmp_path / "state"
+    bin_dir = state / "venv" / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "ansible-pull").write_text(FAKE_PULL)
+    (bin_dir / "ansible-galaxy").write_text("#!/bin/bash\nexit 0\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    (tmp_path / "collections").mkdir(exist_ok=True)
+    (tmp_path / "collections" / "community-docker-1.0.0.tar.gz").write_text("")
+    env = {
+        "PATH": os.environ["PATH"],
+        "AI_SANDBOX_STATE_DIR": str(state),
+        "AI_SANDBOX_LOG_DIR": str(tmp_path / "log"),
+        "AI_SANDBOX_MOTD": str(tmp_path / "motd"),
+        "AI_SANDBOX_COLLECTIONS_DIR": str(tmp_path / "collections"),
+        "FAKE_RC": str(rc),
+        "FAKE_REPORT": json.dumps(report) if report else "",
+        "FAKE_ARGS": str(tmp_path / "pull-args"),
+    }
+    env.update(udfs)
+    result = subprocess.run(["bash", SCRIPT], env=env, capture_output=True, text=True, check=False)
+    status = json.loads((state / "first-boot.json").read_text())
+    return result, status
+
+
+@pytest.mark.parametrize(
+    ("phase", "code"),
+    [
+        ("driver", 10),
+        ("docker", 11),
+        ("model download", 12),
+        ("image pull (UI)", 13),
+        ("engine start", 14),
+        ("UI ready", 15),
+    ],
+)
+def test_exit_code_and_status_follow_the_site_report(tmp_path, phase, code):
+    report = {
+        "state": "failed",
+        "phase": phase,
+        "reason_code": "x",
+        "reason": "port 8000 already in use (python3)",
+        "todo": "Stop it.",
+        "phases": [{"phase": "driver", "started_at": "2026-11-22T10:00:00Z", "seconds": 1.0}],
+    }
+    result, status = first_boot(tmp_path, 2, report)
+    assert result.returncode == code, result.stdout + result.stderr
+    assert (status["state"], status["phase"], status["exit_code"]) == ("failed", phase, code)
+    assert status["reason"] == report["reason"] and status["phases"] == report["phases"]
+    assert not (tmp_path / "state" / "first-boot.done").exists()
+
+
+def test_ansible_pull_that_never_started_the_play(tmp_path):
+    result, status = first_boot(tmp_path, 1)
+    assert result.returncode == 4
+    assert status["phase"] == "ansible-pull" and status["exit_code"] == 4
+    assert "before the setup started" in (tmp_path / "motd").read_text()
+    assert [p["phase"] for p in status["phases"]] == ["bootstrap", "ansible-pull"]
+
+
+def test_success_then_a_rerun_changes_nothing(tmp_path):
+    report = {"state": "ready", "phases": [{"phase": "bootstrap", "started_at": "2026-11-22T10:00:00Z", "seconds": 30}]}
+    result, status = first_boot(tmp_path, 0, report, MODEL_ID="oneclick-testbed/tiny-chat")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (status["state"], status["phase"], status["exit_code"]) == ("ready", "done", 0)
+    args = (tmp_path / "pull-args").read_text().splitlines()
+    assert args[args.index("-e") + 1] == "@%s" % (tmp_path / "state" / "extra-vars.json")
+    assert args[-1] == "playbooks/site.yml"
+    before = {p: p.read_bytes() for p in (tmp_path / "state").iterdir() if p.is_file()}
+    again = subprocess.run(
+        ["bash", SCRIPT],
+        env={
+            "PATH": os.environ["PATH"],
+            "AI_SANDBOX_STATE_DIR": str(tmp_path / "state"),
+            "AI_SANDBOX_MOTD": str(tmp_path / "motd"),
+            "AI_SANDBOX_LOG_DIR": str(tmp_path / "log"),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    assert before == {p: p.read_bytes() for p in (tmp_path / "state").iterdir() if p.is_file()}
+
+
+def test_the_resume_environment_keeps_values_and_switches(tmp_path):
+    first_boot(tmp_path, 0, {"state": "ready"}, hf_token_password="hf_secretsecret42")
+    env_file = tmp_path / "state" / "first-boot.env"
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+    lines = env_file.read_text().splitlines()
+    assert 'hf_token_password="hf_secretsecret42"' in lines
+    assert 'AI_SANDBOX_COLLECTIONS_DIR="%s"' % (tmp_path / "collections") in lines
+    assert "hf_secretsecret42" not in (tmp_path / "log" / "first-boot.log").read_text()
