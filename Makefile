@@ -1,10 +1,14 @@
 # One-Click AI Sandbox: development and test entry points.
 #
+#   make demo        the whole product on this machine (no cloud, no GPU): provision a sandbox through
+#                    the Linode API emulator, first boot, validate; prints the chat URL, the API base URL
+#                    and one answer, and leaves it running
+#   make demo-down   remove everything make demo made
 #   make test        everything CI runs, installing what it needs on a fresh Debian 12 machine:
 #                    lint, ansible-test sanity, unit tests (newest core), compat (ansible-core 2.17 on
-#                    Python 3.10), the collection build, every Molecule scenario
-#   make lint | sanity | units | compat | build | molecule     one stage
-#   make molecule SCENARIO=docker_gpu                          one scenario
+#                    Python 3.10), the collection build, every Molecule scenario, the first boot end to end
+#   make lint | sanity | units | compat | build | molecule | e2e    one stage
+#   make molecule SCENARIO=docker_gpu                               one scenario
 #   make clean       remove the virtual environments and build output
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -33,12 +37,12 @@ export PATH := $(VENV)/bin:$(PATH)
 SHELL_FILES = $(shell git ls-files --cached --others --exclude-standard '*.sh' .ci/run)
 PLAYBOOKS = $(wildcard playbooks/*.yml)
 
-.PHONY: help test deps testbed lint sanity units compat build molecule clean
+.PHONY: help test deps testbed lint sanity units compat build molecule e2e demo demo-down clean
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
-test: lint sanity units compat build molecule
+test: lint sanity units compat build molecule e2e
 	@echo "make test: all stages passed"
 
 # --- environments -------------------------------------------------------------------------------
@@ -102,6 +106,16 @@ molecule: $(VENV)/.installed $(COLLECTION_LINK) testbed
 	docker volume ls -q --filter name=ai-sandbox- | xargs -r docker volume rm -f >/dev/null
 	eval "$$(tests/testbed/testbed.sh env)" && \
 	  if [ -n "$(SCENARIO)" ]; then molecule test -s $(SCENARIO); else molecule test --all; fi
+
+# The first boot end to end (tests/e2e/lab.py: the Linode API emulator's machines are containers).
+e2e: $(VENV)/.installed $(COLLECTION_LINK) testbed
+	PYTHONPATH=tests/e2e pytest -q -s -p no:cacheprovider tests/e2e
+
+demo: $(VENV)/.installed $(COLLECTION_LINK)
+	PYTHONPATH=tests/e2e $(VENV)/bin/python tests/e2e/demo.py up
+
+demo-down: $(VENV)/.installed
+	PYTHONPATH=tests/e2e $(VENV)/bin/python tests/e2e/demo.py down
 
 clean:
 	rm -rf $(VENV) $(VENV_COMPAT) $(BUILD)

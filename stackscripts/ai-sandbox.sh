@@ -182,7 +182,7 @@ mark() {
 import json, os, sys, time
 path = sys.argv[1]
 marks = []
-if os.path.exists(path) and os.environ["PHASE_NAME"] != "bootstrap":
+if os.path.exists(path):
     with open(path) as handle:
         marks = json.load(handle)["ai_sandbox_boot_marks"]
 marks.append({"phase": os.environ["PHASE_NAME"], "at": time.time()})
@@ -208,7 +208,14 @@ on_error() {
 trap on_error ERR
 
 current_phase=bootstrap
-mark bootstrap
+if [ -e "$marks_file" ]; then
+  # A reboot (the driver's, or a power cut) or a failure stopped the first boot: go on from there, and
+  # keep the earlier phases in the time to ready. Packages half-installed at the cut are finished.
+  mark resume
+  command -v dpkg >/dev/null 2>&1 && dpkg --configure -a
+else
+  mark bootstrap
+fi
 
 # Resume after a reboot (the driver may need one) and make re-runs possible: a oneshot unit that
 # runs this script again at boot until it has finished once.

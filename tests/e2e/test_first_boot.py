@@ -1,0 +1,176 @@
+"""First boot end to end: provision.yml -> the StackScript in a new "Linode" -> ansible-pull -> site.yml,
+then the inventory, validate.yml and destroy.yml, against the Linode API emulator (tests/e2e/lab.py says
+what is real and what stands in). Four machines boot side by side: one that must become ready (and is
+powered off in the middle of its first boot), and three that must fail with the right words: a
+malformed model id, a gated model without a token, port 8000 taken by another program.
+
+Run with `make e2e` (part of `make test`); about 15 minutes on 2 cores, most of it loading the real
+Open WebUI image into the machine's Docker.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+
+import pytest
+from lab import Lab, run, say
+
+READY = "e2e-ready"
+BAD_MODEL = "e2e-bad-model"
+GATED = "e2e-gated"
+PORT_TAKEN = "e2e-port-taken"
+MODEL = "oneclick-testbed/tiny-chat"
+
+
+@pytest.fixture(scope="module")
+def lab():
+    lab = Lab("e2e", 18123)
+    lab.down()
+    lab.up()
+    yield lab
+    lab.down()
+
+
+def power_cycle(lab, label):
+    """Pull the plug: systemd powers off, the container stops, then starts again (a reboot)."""
+    machine = lab.machine(label)
+    run(["docker", "exec", machine, "systemctl", "poweroff"], check=False)
+    for _second in range(60):
+        if run(["docker", "inspect", "-f", "{{.State.Running}}", machine]).stdout.strip() == "false":
+            break
+        time.sleep(1)
+    run(["docker", "start", machine])
+
+
+@pytest.fixture(scope="module")
+def booted(lab):
+    """Provision the four machines; power-cycle the ready one during its ansible-pull; wait for all."""
+    with open(os.path.join(lab.dir, "machine", "preboot", PORT_TAKEN + ".sh"), "w") as handle:
+        handle.write("systemd-run --unit port-squatter python3 -m http.server 8000\n")
+    provisioned = {
+        BAD_MODEL: lab.provision(BAD_MODEL, "$(reboot)"),
+        GATED: lab.provision(GATED, "oneclick-testbed/gated-chat"),
+        PORT_TAKEN: lab.provision(PORT_TAKEN, MODEL),
+        READY: lab.provision(READY, MODEL),
+    }
+    power_cycled = threading.Event()
+
+    def on_phase(label, status):
+        if label == READY and status.get("phase") == "ansible-pull" and not power_cycled.is_set():
+            power_cycled.set()
+
+            def later():
+                time.sleep(25)
+                say("%s: powering off in the middle of the first boot, then on again" % label)
+                power_cycle(lab, label)
+
+            threading.Thread(target=later, daemon=True).start()
+
+    started = time.time()
+    statuses = lab.wait_first_boot(list(provisioned), timeout=2400, on_phase=on_phase)
+    say("all first boots ended after %.0f s" % (time.time() - started))
+    return {"provisioned": provisioned, "statuses": statuses, "power_cycled": power_cycled.is_set()}
+
+
+def unit_exit_code(lab, label, unit):
+    shown = lab.exec(label, "systemctl", "show", unit, "-p", "ExecMainStatus", "--value").stdout.strip()
+    return int(shown or -1)
+
+
+def test_provision_says_where_the_sandbox_is(lab, booted):
+    output = booted["provisioned"][READY].stdout
+    assert "Sandbox e2e-ready (g2-gpu-rtx4000a1-s, 1 GPU) in us-ord" in output
+    assert "WARNING: no firewall" in output
+
+
+def test_ready_after_a_power_cut_in_the_middle(lab, booted):
+    status = booted["statuses"][READY]
+    assert booted["power_cycled"]
+    assert (status["state"], status["phase"], status["exit_code"]) == ("ready", "done", 0), status
+    # After the power cut, the resume unit finished the work at boot.
+    assert unit_exit_code(lab, READY, "ai-sandbox-first-boot.service") == 0
+    phases = [p["phase"] for p in status["phases"]]
+    assert phases[:2] == ["bootstrap", "ansible-pull"] and "resume" in phases
+    for phase in ("driver", "docker", "image pull (engine)", "model download", "engine start", "first token",
+                  "image pull (UI)", "UI ready"):  # fmt: skip
+        assert phase in phases, phases
+    assert all(p["started_at"].endswith("Z") and p["seconds"] >= 0 for p in status["phases"])
+    motd = lab.read(READY, "/etc/motd")
+    address = run(["docker", "inspect", "-f", "{{(index .NetworkSettings.Networks \"ai-sandbox-e2e\").IPAddress}}",
+                   lab.machine(READY)]).stdout.strip()  # fmt: skip
+    assert "Chat in your browser:  http://%s:3000" % address in motd
+    assert "OpenAI API base URL:   http://%s:8000/v1" % address in motd
+    assert "Time to ready: " in motd and "model download" in motd and "SECURITY WARNING" in motd
+    rows = ["  %-20s %7.1f s" % (p["phase"], p["seconds"]) for p in status["phases"]]
+    say("time to ready in the lab:\n" + "\n".join(rows))
+
+
+def test_inventory_lists_the_sandbox_with_its_address(lab, booted):
+    result = run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-inventory"), "-i", lab.inventory_file(), "--list"],
+        env=lab.env(),
+    )
+    inventory = json.loads(result.stdout)
+    address = lab.exec(READY, "hostname", "-I").stdout.split()[0]
+    assert READY in inventory["ai_sandbox"]["hosts"]
+    assert inventory["_meta"]["hostvars"][READY]["ansible_host"] == address
+
+
+def test_validate_playbook_passes_from_the_control_node(lab, booted):
+    result = lab.playbook("validate.yml", "-e", "ai_sandbox_hosts=" + READY, inventory=lab.inventory_file())
+    assert "Stand-in reply to: Say hello in five words." in result.stdout
+    assert "offers tiny-chat" in result.stdout or "offers %s" % MODEL in result.stdout, result.stdout[-3000:]
+    assert "failed=0" in result.stdout
+
+
+def test_running_the_stackscript_again_changes_nothing(lab, booted):
+    files = ["/etc/motd", "/var/lib/ai-sandbox/first-boot.json", "/var/lib/ai-sandbox/site-report.json",
+             "/opt/ai-sandbox/docker-compose.yml", "/opt/ai-sandbox/vllm.env"]  # fmt: skip
+
+    def digest():
+        return {path: hashlib.sha256(lab.read(READY, path).encode()).hexdigest() for path in files}
+
+    before = digest()
+    again = lab.exec(
+        READY, "bash", "-c", "set -a; . /var/lib/ai-sandbox/first-boot.env; bash /var/lib/ai-sandbox/first-boot.sh"
+    )
+    assert "nothing to do" in again.stdout
+    assert digest() == before
+
+
+@pytest.mark.parametrize(
+    ("label", "phase", "code", "words"),
+    [
+        (BAD_MODEL, "input", 2, "model_id is not a Hugging Face model id"),
+        (GATED, "model download", 12, "model download refused: gated repository and no Hugging Face token"),
+        (PORT_TAKEN, "engine start", 14, "port 8000 already in use (python3)"),
+    ],
+)
+def test_a_failed_first_boot_says_why(lab, booted, label, phase, code, words):
+    status = booted["statuses"][label]
+    assert (status["state"], status["phase"], status["exit_code"]) == ("failed", phase, code), status
+    assert status["reason"].startswith(words), status
+    motd = lab.read(label, "/etc/motd")
+    assert "FAILED in phase: %s" % phase in motd
+    assert "Reason: " + status["reason"] in motd
+    assert "/var/log/ai-sandbox/first-boot.log" in motd
+    assert status["todo"] and status["todo"].split()[0] in motd
+    # The StackScript's exit code is the status file's.
+    assert unit_exit_code(lab, label, "linode-stackscript.service") == code
+    log = lab.read(label, "/var/log/ai-sandbox/first-boot.log") or ""
+    assert "hf_" + "testbed_granted" not in log
+
+
+def test_destroy_removes_each_instance_and_its_machine(lab, booted):
+    for label in (READY, BAD_MODEL, GATED, PORT_TAKEN):
+        result = lab.playbook("destroy.yml", "-e", "label=" + label, "-e", "confirm=yes")
+        assert "Deleted %s" % label in result.stdout
+        assert run(["docker", "inspect", lab.machine(label)], check=False).returncode != 0
+    listed = run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-inventory"), "-i", lab.inventory_file(), "--list"],
+        env=lab.env(),
+    )
+    assert json.loads(listed.stdout).get("ai_sandbox", {}).get("hosts", []) == []
