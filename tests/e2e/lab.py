@@ -84,7 +84,7 @@ class Lab:
     def prepare_mirror(self):
         """Wheels, collections, image archives and the Compose plugin the machines install from."""
         wheels = os.path.join(self.mirror, "wheels")
-        if not any(name.startswith("ansible_core-") for name in os.listdir(wheels) if os.path.isdir(wheels)):
+        if not os.path.isdir(wheels) or not any(name.startswith("ansible_core-") for name in os.listdir(wheels)):
             say("downloading %s wheels for the machines' Python 3.11" % CORE_SPEC)
             os.makedirs(wheels, exist_ok=True)
             platforms = []
