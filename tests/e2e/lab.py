@@ -51,6 +51,35 @@ def run(command, check=True, capture=True, env=None, timeout=None):
     return result
 
 
+def pack_collection(source, target):
+    """A collection tarball from an installed collection: the `ansible` package leaves out some files
+    its FILES.json lists (CI configuration), so FILES.json lists what is there and MANIFEST.json its
+    new checksum, as ansible-galaxy checks both when it installs."""
+    import hashlib
+    import io
+
+    with open(os.path.join(source, "FILES.json")) as handle:
+        files = json.load(handle)
+    files["files"] = [
+        entry
+        for entry in files["files"]
+        if entry["name"] == "." or os.path.lexists(os.path.join(source, entry["name"]))
+    ]
+    files_blob = json.dumps(files, indent=4).encode()
+    with open(os.path.join(source, "MANIFEST.json")) as handle:
+        manifest = json.load(handle)
+    manifest["file_manifest_file"]["chksum_sha256"] = hashlib.sha256(files_blob).hexdigest()
+    manifest_blob = json.dumps(manifest, indent=4).encode()
+    with tarfile.open(target, "w:gz") as archive:
+        for name, blob in (("MANIFEST.json", manifest_blob), ("FILES.json", files_blob)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(blob), 0o644
+            archive.addfile(info, io.BytesIO(blob))
+        for entry in files["files"]:
+            if entry["name"] != ".":
+                archive.add(os.path.join(source, entry["name"]), arcname=entry["name"], recursive=False)
+
+
 def testbed_env():
     values = {}
     for line in run([TESTBED, "env"]).stdout.splitlines():
@@ -109,13 +138,7 @@ class Lab:
                 say("packing %s %s from the ansible package" % (fqcn, version))
                 for stale in [f for f in os.listdir(collections) if f.startswith("%s-%s-" % (namespace, name))]:
                     os.remove(os.path.join(collections, stale))
-                with tarfile.open(target + ".tmp", "w:gz") as archive:
-                    for entry in sorted(os.listdir(source)):
-                        archive.add(
-                            os.path.join(source, entry),
-                            arcname=entry,
-                            filter=lambda info: None if "__pycache__" in info.name else info,
-                        )
+                pack_collection(source, target + ".tmp")
                 os.replace(target + ".tmp", target)
         images = os.path.join(self.mirror, "images")
         os.makedirs(images, exist_ok=True)

@@ -120,7 +120,14 @@ def test_inventory_lists_the_sandbox_with_its_address(lab, booted):
 
 
 def test_validate_playbook_passes_from_the_control_node(lab, booted):
-    result = lab.playbook("validate.yml", "-e", "ai_sandbox_hosts=" + READY, inventory=lab.inventory_file())
+    result = lab.playbook(
+        "validate.yml",
+        "-e",
+        "ai_sandbox_hosts=" + READY,
+        "-e",
+        "validate_wait_seconds=60",
+        inventory=lab.inventory_file(),
+    )
     assert "Stand-in reply to: Say hello in five words." in result.stdout
     assert "offers tiny-chat" in result.stdout or "offers %s" % MODEL in result.stdout, result.stdout[-3000:]
     assert "failed=0" in result.stdout
