@@ -296,7 +296,7 @@ mark ansible-pull
 pull_started_at=$(date +%s)
 # The checkout lands where Ansible finds it as the oneclick.ai_sandbox collection.
 export ANSIBLE_COLLECTIONS_PATH=$state_dir/collections
-pull_args=(-U "$repo_url" -C "$repo_ref" -d "$state_dir/collections/ansible_collections/oneclick/ai_sandbox" -i "localhost,")
+pull_args=(--full -U "$repo_url" -C "$repo_ref" -d "$state_dir/collections/ansible_collections/oneclick/ai_sandbox" -i "localhost,")
 [ -n "$site_vars" ] && pull_args+=(-e "@$site_vars")
 pull_args+=(-e "@$vars_file" -e "@$marks_file" playbooks/site.yml)
 echo "ai-sandbox: to run the setup again later: ANSIBLE_COLLECTIONS_PATH=$ANSIBLE_COLLECTIONS_PATH $venv/bin/ansible-pull ${pull_args[*]}"

@@ -201,5 +201,8 @@ def instance_view(instance):
     }
 
 
+# Linode gives private IPv4 addresses from 192.168.128.0/17 only; any other address of an instance is
+# reachable from outside the data center (public).
 def _private(address):
-    return address.startswith(("10.", "192.168.")) or re.match(r"^172\.(1[6-9]|2\d|3[01])\.", address) is not None
+    match = re.match(r"^192\.168\.(\d{1,3})\.\d{1,3}$", address)
+    return match is not None and int(match.group(1)) >= 128
