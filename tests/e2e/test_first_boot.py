@@ -75,6 +75,16 @@ def booted(lab):
     return {"provisioned": provisioned, "statuses": statuses, "power_cycled": power_cycled.is_set()}
 
 
+def machine_address(lab, label):
+    template = '{{(index .NetworkSettings.Networks "ai-sandbox-e2e").IPAddress}}'
+    return run(["docker", "inspect", "-f", template, lab.machine(label)]).stdout.strip()
+
+
+def plain(value):
+    """A value of `ansible-inventory --list` without its unsafe marker (the inventory_legacy profile)."""
+    return value["__ansible_unsafe"] if isinstance(value, dict) and "__ansible_unsafe" in value else value
+
+
 def unit_exit_code(lab, label, unit):
     shown = lab.exec(label, "systemctl", "show", unit, "-p", "ExecMainStatus", "--value").stdout.strip()
     return int(shown or -1)
@@ -99,8 +109,7 @@ def test_ready_after_a_power_cut_in_the_middle(lab, booted):
         assert phase in phases, phases
     assert all(p["started_at"].endswith("Z") and p["seconds"] >= 0 for p in status["phases"])
     motd = lab.read(READY, "/etc/motd")
-    address = run(["docker", "inspect", "-f", "{{(index .NetworkSettings.Networks \"ai-sandbox-e2e\").IPAddress}}",
-                   lab.machine(READY)]).stdout.strip()  # fmt: skip
+    address = machine_address(lab, READY)
     assert "Chat in your browser:  http://%s:3000" % address in motd
     assert "OpenAI API base URL:   http://%s:8000/v1" % address in motd
     assert "Time to ready: " in motd and "model download" in motd and "SECURITY WARNING" in motd
@@ -114,9 +123,11 @@ def test_inventory_lists_the_sandbox_with_its_address(lab, booted):
         env=lab.env(),
     )
     inventory = json.loads(result.stdout)
-    address = lab.exec(READY, "hostname", "-I").stdout.split()[0]
     assert READY in inventory["ai_sandbox"]["hosts"]
-    assert inventory["_meta"]["hostvars"][READY]["ansible_host"] == address
+    assert plain(inventory["_meta"]["hostvars"][READY]["ansible_host"]) == machine_address(lab, READY)
+    assert plain(inventory["_meta"]["hostvars"][READY]["ai_sandbox_chat_url"]) == "http://%s:3000" % machine_address(
+        lab, READY
+    )
 
 
 def test_validate_playbook_passes_from_the_control_node(lab, booted):
