@@ -50,6 +50,8 @@ def test_every_answer_by_e(linode_api, tmp_path):
         "plan=g2-gpu-rtx4000a2-s",
         "hf_token=" + HF_TOKEN,
         "allowed_cidrs=203.0.113.0/24,2001:db8::/32",
+        "repo_url=https://git.example.com/fork/ai_sandbox.git",
+        "repo_ref=v0.1.0",
     )
     assert result.returncode == 0, result.stdout[-3000:]
     (instance,) = linode_api.instances.values()
@@ -58,6 +60,8 @@ def test_every_answer_by_e(linode_api, tmp_path):
         "model_id": "mistralai/Mistral-7B-Instruct-v0.3",
         "hf_token_password": HF_TOKEN,
         "ui_auth": "no",
+        "repo_url": "https://git.example.com/fork/ai_sandbox.git",
+        "repo_ref": "v0.1.0",
     }
     (stackscript,) = linode_api.stackscripts.values()
     assert stackscript["label"] == "ai-sandbox" and stackscript["script"].startswith("#!/usr/bin/env bash")
@@ -78,6 +82,8 @@ def test_every_answer_by_e(linode_api, tmp_path):
         "plan=g2-gpu-rtx4000a2-s",
         "hf_token=" + HF_TOKEN,
         "allowed_cidrs=203.0.113.0/24,2001:db8::/32",
+        "repo_url=https://git.example.com/fork/ai_sandbox.git",
+        "repo_ref=v0.1.0",
     )
     assert again.returncode == 0 and "changed=0" in again.stdout
 
