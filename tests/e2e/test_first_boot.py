@@ -16,7 +16,7 @@ import threading
 import time
 
 import pytest
-from lab import Lab, run, say
+from lab import HF_TOKEN, Lab, run, say
 
 READY = "e2e-ready"
 BAD_MODEL = "e2e-bad-model"
@@ -53,8 +53,8 @@ def booted(lab):
     provisioned = {
         BAD_MODEL: lab.provision(BAD_MODEL, "$(reboot)"),
         GATED: lab.provision(GATED, "oneclick-testbed/gated-chat"),
-        PORT_TAKEN: lab.provision(PORT_TAKEN, MODEL),
-        READY: lab.provision(READY, MODEL),
+        PORT_TAKEN: lab.provision(PORT_TAKEN, MODEL, "-e", "hf_token=" + HF_TOKEN),
+        READY: lab.provision(READY, MODEL, "-e", "hf_token=" + HF_TOKEN),
     }
     power_cycled = threading.Event()
 
@@ -178,8 +178,23 @@ def test_a_failed_first_boot_says_why(lab, booted, label, phase, code, words):
     assert status["todo"] and status["todo"].split()[0] in motd
     # The StackScript's exit code is the status file's.
     assert unit_exit_code(lab, label, "linode-stackscript.service") == code
-    log = lab.read(label, "/var/log/ai-sandbox/first-boot.log") or ""
-    assert "hf_" + "testbed_granted" not in log
+
+
+@pytest.mark.parametrize("label", [READY, PORT_TAKEN])
+def test_the_token_stays_in_root_only_files(lab, booted, label):
+    """The Hugging Face token given to provision.yml reaches the machine, and no log."""
+    for path in ("/var/lib/ai-sandbox/extra-vars.json", "/var/lib/ai-sandbox/first-boot.env"):
+        assert HF_TOKEN in lab.read(label, path)
+        assert lab.exec(label, "stat", "-c", "%a %U", path).stdout.strip() == "600 root"
+    if label == READY:
+        assert "HF_TOKEN=" + HF_TOKEN in lab.read(label, "/opt/ai-sandbox/vllm.env")
+    for text in (
+        lab.read(label, "/var/log/ai-sandbox/first-boot.log"),
+        lab.exec(label, "journalctl", "--no-pager", "-o", "cat").stdout,
+        lab.read(label, "/var/lib/ai-sandbox/first-boot.json"),
+        lab.read(label, "/etc/motd"),
+    ):
+        assert text and HF_TOKEN not in text
 
 
 def test_destroy_removes_each_instance_and_its_machine(lab, booted):
