@@ -51,7 +51,7 @@ def up():
     started = time.time()
     say("provisioning %s (provision.yml against the emulator)" % LABEL)
     lab.provision(LABEL, MODEL)
-    say("first boot: the StackScript runs ansible-pull and the site playbook (about 10 minutes here)")
+    say("first boot: the StackScript runs ansible-pull and the site playbook (about 3 minutes here)")
     status = lab.wait_first_boot([LABEL], timeout=2400)[LABEL]
     if status["state"] != "ready":
         print(lab.read(LABEL, "/etc/motd"))

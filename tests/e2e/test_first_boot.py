@@ -32,6 +32,7 @@ def lab():
     lab.up()
     yield lab
     lab.down()
+    lab.remove()
 
 
 def power_cycle(lab, label):
@@ -115,6 +116,12 @@ def test_ready_after_a_power_cut_in_the_middle(lab, booted):
     assert "Time to ready: " in motd and "model download" in motd and "SECURITY WARNING" in motd
     rows = ["  %-20s %7.1f s" % (p["phase"], p["seconds"]) for p in status["phases"]]
     say("time to ready in the lab:\n" + "\n".join(rows))
+
+
+def test_provisioning_again_changes_nothing_and_waits_for_the_api(lab, booted):
+    again = lab.provision(READY, MODEL, "-e", "hf_token=" + HF_TOKEN, "-e", "wait_for_api=true")
+    assert "Wait until the API answers (wait_for_api)" in again.stdout
+    assert "changed=0" in again.stdout and "failed=0" in again.stdout, again.stdout[-2000:]
 
 
 def test_inventory_lists_the_sandbox_with_its_address(lab, booted):
