@@ -40,7 +40,7 @@ PLAYBOOKS = $(wildcard playbooks/*.yml)
 .PHONY: help test deps testbed lint sanity units compat build molecule e2e demo demo-down clean
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
 
 test: lint sanity units compat build molecule e2e
 	@echo "make test: all stages passed"
