@@ -205,6 +205,7 @@ on_error() {
     "Read $log, fix the cause, then $rerun_hint"
   exit "$code"
 }
+set -o errtrace   # the trap also covers failures inside functions
 trap on_error ERR
 
 current_phase=bootstrap
