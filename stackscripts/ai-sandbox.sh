@@ -25,7 +25,8 @@
 # AI_SANDBOX_PIP_ARGS (extra pip arguments, e.g. a local index), AI_SANDBOX_COLLECTIONS_DIR (install
 # collections from the tarballs there instead of Galaxy), AI_SANDBOX_EXTRA_VARS (a YAML/JSON file of
 # site variables read before the UDF values: local image archives, mirrors), AI_SANDBOX_VALIDATE_ONLY=1
-# (validate, write the extra-vars file, stop).
+# (validate, write the extra-vars file, stop), AI_SANDBOX_SYSTEMD_DIR and AI_SANDBOX_UNIT_DIR (where
+# systemd runs and keeps units; for tests).
 set -euo pipefail
 umask 077
 
@@ -41,6 +42,9 @@ done_file=$state_dir/first-boot.done
 log=$log_dir/first-boot.log
 default_repo=https://github.com/oneclick-ai/ai_sandbox.git
 rerun_hint="run: systemctl start ai-sandbox-first-boot"
+# Where systemd runs and keeps units (switches for the tests; a Linode has the defaults).
+systemd_dir=${AI_SANDBOX_SYSTEMD_DIR:-/run/systemd/system}
+unit_dir=${AI_SANDBOX_UNIT_DIR:-/etc/systemd/system}
 
 if [ -e "$done_file" ]; then
   echo "ai-sandbox: this sandbox finished its first boot on $(date -u -r "$done_file" +%FT%TZ); nothing to do."
@@ -235,15 +239,16 @@ for name in names:
     if value is not None:
         lines.append('%s="%s"' % (name, value))
 for name in ("AI_SANDBOX_STATE_DIR", "AI_SANDBOX_LOG_DIR", "AI_SANDBOX_MOTD", "AI_SANDBOX_PIP_ARGS",
-             "AI_SANDBOX_COLLECTIONS_DIR", "AI_SANDBOX_EXTRA_VARS"):
+             "AI_SANDBOX_COLLECTIONS_DIR", "AI_SANDBOX_EXTRA_VARS", "AI_SANDBOX_SYSTEMD_DIR", "AI_SANDBOX_UNIT_DIR"):
     if os.environ.get(name):
         lines.append('%s="%s"' % (name, os.environ[name].replace("\\", "\\\\").replace('"', '\\"')))
 descriptor = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 with os.fdopen(descriptor, "w") as handle:
     handle.write("\n".join(lines) + "\n")
 PY
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  unit=/etc/systemd/system/ai-sandbox-first-boot.service
+has_systemd() { command -v systemctl >/dev/null 2>&1 && [ -d "$systemd_dir" ]; }
+if has_systemd; then
+  unit=$unit_dir/ai-sandbox-first-boot.service
   cat > "$unit.tmp" <<UNIT
 [Unit]
 Description=One-Click AI Sandbox first boot (resumes after a reboot)
@@ -333,7 +338,7 @@ if [ -z "$phase" ]; then
   exit 4
 fi
 if [ "$reason_code" = driver_needs_reboot ] && [ ! -e "$state_dir/rebooted-for-driver" ] \
-   && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+   && has_systemd; then
   touch "$state_dir/rebooted-for-driver"
   write_status rebooting driver 0
   write_motd rebooting driver "" ""
