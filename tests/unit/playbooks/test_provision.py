@@ -41,10 +41,7 @@ def play(api, tmp_path, name, *extra, stdin=subprocess.DEVNULL):
 
 
 def test_every_answer_by_e(linode_api, tmp_path):
-    result = play(
-        linode_api,
-        tmp_path,
-        "provision",
+    answers = (
         "label=sb-auto",
         "region=de-fra-2",
         "plan=g2-gpu-rtx4000a2-s",
@@ -53,6 +50,7 @@ def test_every_answer_by_e(linode_api, tmp_path):
         "repo_url=https://git.example.com/fork/ai_sandbox.git",
         "repo_ref=v0.1.0",
     )
+    result = play(linode_api, tmp_path, "provision", *answers)
     assert result.returncode == 0, result.stdout[-3000:]
     (instance,) = linode_api.instances.values()
     assert (instance["label"], instance["region"], instance["type"]) == ("sb-auto", "de-fra-2", "g2-gpu-rtx4000a2-s")
@@ -73,18 +71,7 @@ def test_every_answer_by_e(linode_api, tmp_path):
     assert password.exists() and oct(password.stat().st_mode & 0o077) == "0o0"
     for secret in (LINODE_TOKEN, HF_TOKEN, password.read_text().strip()):
         assert secret not in result.stdout + result.stderr
-    again = play(
-        linode_api,
-        tmp_path,
-        "provision",
-        "label=sb-auto",
-        "region=de-fra-2",
-        "plan=g2-gpu-rtx4000a2-s",
-        "hf_token=" + HF_TOKEN,
-        "allowed_cidrs=203.0.113.0/24,2001:db8::/32",
-        "repo_url=https://git.example.com/fork/ai_sandbox.git",
-        "repo_ref=v0.1.0",
-    )
+    again = play(linode_api, tmp_path, "provision", *answers)
     assert again.returncode == 0 and "changed=0" in again.stdout
 
 
