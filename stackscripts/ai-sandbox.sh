@@ -355,7 +355,8 @@ case $phase in
   "UI ready") code=15 ;;
   *) code=16 ;;
 esac
-# The site playbook wrote /etc/motd (phase, reason, what to do, this log); the status file agrees.
-write_status failed "$phase" "$code" "$(report_field reason)" "$(report_field todo)"
+# The site playbook wrote /etc/motd (phase, reason, what to do, this log); the status file takes the
+# same reason and what to do from its report.
+write_status failed "$phase" "$code"
 echo "ai-sandbox: first boot FAILED in phase $phase: $(report_field reason) (exit code $code)"
 exit "$code"

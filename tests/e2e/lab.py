@@ -315,6 +315,11 @@ class Lab:
             target.write(source.read().replace("cache: true", "cache: false"))
         return path
 
+    def inventory(self):
+        """What the inventory plugin lists (ansible-inventory --list of inventory/linode.yml), parsed."""
+        command = [os.path.join(os.path.dirname(sys.executable), "ansible-inventory"), "-i", self.inventory_file()]
+        return json.loads(run([*command, "--list"], env=self.env()).stdout)
+
     def machine(self, label):
         return "ai-sandbox-linode-" + label
 

@@ -9,9 +9,7 @@ Open WebUI image into the machine's Docker.
 """
 
 import hashlib
-import json
 import os
-import sys
 import threading
 import time
 
@@ -125,11 +123,7 @@ def test_provisioning_again_changes_nothing_and_waits_for_the_api(lab, booted):
 
 
 def test_inventory_lists_the_sandbox_with_its_address(lab, booted):
-    result = run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-inventory"), "-i", lab.inventory_file(), "--list"],
-        env=lab.env(),
-    )
-    inventory = json.loads(result.stdout)
+    inventory = lab.inventory()
     assert READY in inventory["ai_sandbox"]["hosts"]
     assert plain(inventory["_meta"]["hostvars"][READY]["ansible_host"]) == machine_address(lab, READY)
     assert plain(inventory["_meta"]["hostvars"][READY]["ai_sandbox_chat_url"]) == "http://%s:3000" % machine_address(
@@ -209,8 +203,4 @@ def test_destroy_removes_each_instance_and_its_machine(lab, booted):
         result = lab.playbook("destroy.yml", "-e", "label=" + label, "-e", "confirm=yes")
         assert "Deleted %s" % label in result.stdout
         assert run(["docker", "inspect", lab.machine(label)], check=False).returncode != 0
-    listed = run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-inventory"), "-i", lab.inventory_file(), "--list"],
-        env=lab.env(),
-    )
-    assert json.loads(listed.stdout).get("ai_sandbox", {}).get("hosts", []) == []
+    assert lab.inventory().get("ai_sandbox", {}).get("hosts", []) == []
