@@ -9,47 +9,43 @@ __metaclass__ = type
 
 from datetime import datetime, timezone
 
-# Within the engine's and the UI's part, the roles' own timings, in the order they happen.
-ENGINE_PARTS = [
-    ("preflight", "model check"),
-    ("image_pull", "image pull (engine)"),
-    ("model_download", "model download"),
-    ("engine_start", "engine start"),
-    ("first_token", "first token"),
-]
-UI_PARTS = [("image_pull", "image pull (UI)"), ("ui_ready", "UI ready")]
+from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import sandbox_contract
+
+# The stages the roles time themselves: the role's timings fact, by the stage's tag.
+_TIMED = {tag: parts for tag, parts, _default in sandbox_contract.STAGES if parts}
 
 
 def _iso(timestamp):
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _split(name, start, seconds, timings, parts):
-    """The phase as its parts when the role timed them, else whole."""
+def _label(phase):
+    return sandbox_contract.PHASE_LABELS.get(phase, phase)
+
+
+def _split(stage, start, seconds, timings):
+    """The stage as its phases when the role timed each of them, else whole."""
+    parts = _TIMED.get(stage, [])
     measured = (timings or {}).get("seconds") or {}
-    if not all(key in measured for key, _label in parts):
-        return [(name, start, seconds)]
+    if not parts or not all(part in measured for part in parts):
+        return [(_label(stage), start, seconds)]
     out = []
-    for key, label in parts:
-        part = max(float(measured[key]), 0.0)
-        out.append((label, start, part))
-        start += part
+    for part in parts:
+        length = max(float(measured[part]), 0.0)
+        out.append((_label(part), start, length))
+        start += length
     return out
 
 
 def sandbox_phases(marks, engine=None, ui=None):
     """Phases with their start and length from the marks [{phase, at}, ...] noted when each began (the
-    last mark ends the one before it), the engine and ui phases split by the roles' own timings."""
+    last mark ends the one before it); the engine and ui stages split by the roles' own timings."""
+    timings = {"engine": engine, "ui": ui}
     marks = sorted(({"phase": str(m["phase"]), "at": float(m["at"])} for m in marks or []), key=lambda m: m["at"])
     spans = []
     for index, mark in enumerate(marks[:-1]):
         seconds = marks[index + 1]["at"] - mark["at"]
-        if mark["phase"] == "engine":
-            spans.extend(_split("engine", mark["at"], seconds, engine, ENGINE_PARTS))
-        elif mark["phase"] == "ui":
-            spans.extend(_split("ui", mark["at"], seconds, ui, UI_PARTS))
-        else:
-            spans.append((mark["phase"], mark["at"], seconds))
+        spans.extend(_split(mark["phase"], mark["at"], seconds, timings.get(mark["phase"])))
     return [{"phase": name, "started_at": _iso(start), "seconds": round(seconds, 1)} for name, start, seconds in spans]
 
 

@@ -17,7 +17,8 @@ description:
     with the token when one is given, and checks that the disk holding O(cache_dir) has room for the
     files that are not cached yet.
   - Fails fast, before gigabytes move, with a distinct and actionable message for each cause, and a
-    machine-readable RV(reason) - C(bad_model_id), C(gated_no_token), C(gated_no_access),
+    machine-readable RV(reason_code), a failure class of the collection's contract
+    (C(plugins/module_utils/sandbox_contract.py)) - C(bad_model_id), C(gated_no_token), C(gated_no_access),
     C(token_refused), C(access_refused), C(not_found), C(hub_unreachable), C(hub_error),
     C(bad_config), C(disk_too_small).
   - Returns what the sizing of vLLM needs - the model's C(config.json) and the size of the weight
@@ -130,8 +131,13 @@ model:
     free_bytes:
       description: Free space on the disk of O(cache_dir).
       type: int
-reason:
+reason_code:
   description: On failure, which check failed (see the description).
+  returned: failure
+  type: str
+  sample: gated_no_token
+reason:
+  description: The same as RV(reason_code), under its earlier name.
   returned: failure
   type: str
   sample: gated_no_token
@@ -268,7 +274,7 @@ def main():
     try:
         model = inspect(module)
     except Refusal as refusal:
-        module.fail_json(msg=refusal.message, reason=refusal.reason)
+        module.fail_json(msg=refusal.message, reason_code=refusal.reason, reason=refusal.reason)
     module.exit_json(changed=False, model=model)
 
 

@@ -34,7 +34,7 @@ def test_gated_model_with_granted_token_picks_the_sharded_weights(hf_hub, tmp_pa
     result = info(hf_hub[0], tmp_path, model=MISTRAL, token="hf_testbed_granted", disk_margin_gb=0)
     if result.get("failed"):
         # The test machine's disk may be smaller than 15 GB free: that refusal is the right one then.
-        assert result["reason"] == "disk_too_small", result
+        assert result["reason_code"] == "disk_too_small", result
         return
     model = result["model"]
     assert model["gated"] == "auto"
@@ -64,7 +64,7 @@ def test_gated_model_with_granted_token_picks_the_sharded_weights(hf_hub, tmp_pa
 def test_refusals(hf_hub, tmp_path, args, reason, words):
     result = info(hf_hub[0], tmp_path, **args)
     assert result.get("failed"), result
-    assert result["reason"] == reason
+    assert result["reason_code"] == reason
     assert words in result["msg"]
 
 
@@ -73,7 +73,7 @@ def test_unreachable_hub(tmp_path):
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
     result = info("http://127.0.0.1:%d" % closed, tmp_path, model=TINY, timeout=5)
-    assert result["reason"] == "hub_unreachable"
+    assert result["reason_code"] == "hub_unreachable"
     assert "cannot reach the Hugging Face Hub" in result["msg"]
 
 
@@ -100,7 +100,7 @@ def test_check_hub_off_only_checks_the_form(tmp_path):
     )
     assert not result.get("failed"), result
     assert result["model"]["id"] == TINY
-    assert run_module("hf_model_info", {"model": "bad id", "check_hub": False})["reason"] == "bad_model_id"
+    assert run_module("hf_model_info", {"model": "bad id", "check_hub": False})["reason_code"] == "bad_model_id"
 
 
 def test_access_log_shows_what_was_asked(hf_hub, tmp_path):
