@@ -30,8 +30,12 @@ TOKEN = "lab-linode-token"
 HF_TOKEN = "hf_testbed_granted"
 MIRROR_IN_MACHINE = "/srv/ai-sandbox-mirror"
 LAB_IN_MACHINE = "/srv/ai-sandbox-lab"
-CORE_SPEC = "ansible-core>=2.17"
-COLLECTIONS = ["community.docker", "community.general", "community.library_inventory_filtering_v1"]
+sys.path.insert(0, os.path.join(ROOT, "stackscripts"))
+sys.path.insert(0, os.path.join(ROOT, "plugins", "module_utils"))
+import first_boot_helper  # noqa: E402  (the StackScript's pins: what its first boot installs)
+
+# The machines run Debian 12's Python 3.11: the ansible-core the first boot pins for it.
+CORE_SPEC = "ansible-core==%s" % first_boot_helper.CORE_PINS["3.11"]
 
 
 def read_text(path):
@@ -113,7 +117,8 @@ class Lab:
     def prepare_mirror(self):
         """Wheels, collections, image archives and the Compose plugin the machines install from."""
         wheels = os.path.join(self.mirror, "wheels")
-        if not os.path.isdir(wheels) or not any(name.startswith("ansible_core-") for name in os.listdir(wheels)):
+        core_wheel = "ansible_core-%s-" % first_boot_helper.CORE_PINS["3.11"]
+        if not os.path.isdir(wheels) or not any(name.startswith(core_wheel) for name in os.listdir(wheels)):
             say("downloading %s wheels for the machines' Python 3.11" % CORE_SPEC)
             os.makedirs(wheels, exist_ok=True)
             platforms = []
@@ -123,23 +128,7 @@ class Lab:
                 [sys.executable, "-m", "pip", "download", "-q", "--only-binary", ":all:", "--python-version", "3.11.2",
                  "--implementation", "cp", *platforms, CORE_SPEC, "-d", wheels]
             )  # fmt: skip
-        collections = os.path.join(self.mirror, "collections")
-        os.makedirs(collections, exist_ok=True)
-        import ansible  # the collections of the `ansible` package sit beside ansible-core
-
-        site_packages = os.path.dirname(os.path.dirname(ansible.__file__))
-        for fqcn in COLLECTIONS:
-            namespace, name = fqcn.split(".")
-            source = os.path.join(site_packages, "ansible_collections", namespace, name)
-            with open(os.path.join(source, "MANIFEST.json")) as handle:
-                version = json.load(handle)["collection_info"]["version"]
-            target = os.path.join(collections, "%s-%s-%s.tar.gz" % (namespace, name, version))
-            if not os.path.exists(target):
-                say("packing %s %s from the ansible package" % (fqcn, version))
-                for stale in [f for f in os.listdir(collections) if f.startswith("%s-%s-" % (namespace, name))]:
-                    os.remove(os.path.join(collections, stale))
-                pack_collection(source, target + ".tmp")
-                os.replace(target + ".tmp", target)
+        self.prepare_collections(os.path.join(self.mirror, "collections"))
         images = os.path.join(self.mirror, "images")
         os.makedirs(images, exist_ok=True)
         for name, ref in (("vllm-standin", self.images["AI_SANDBOX_VLLM_IMAGE"]),
@@ -153,6 +142,47 @@ class Lab:
             with open(stamp, "w") as handle:
                 handle.write(ref)
         shutil.copy2(self.images["AI_SANDBOX_COMPOSE_PLUGIN"], os.path.join(self.mirror, "docker-compose"))
+
+    def prepare_collections(self, collections):
+        """The collections at exactly the first boot's pins (requirements.yml), packed from the `ansible`
+        package that carries them (the compat stage's, tests/requirements/compat.txt), so that the lab
+        proves the versions a real first boot installs."""
+        import zipfile
+
+        os.makedirs(collections, exist_ok=True)
+        wanted = {
+            "%s-%s.tar.gz" % (fqcn.replace(".", "-"), version): (fqcn, version)
+            for fqcn, version in first_boot_helper.COLLECTION_PINS.items()
+        }
+        if all(os.path.exists(os.path.join(collections, name)) for name in wanted):
+            return
+        with open(os.path.join(ROOT, "tests", "requirements", "compat.txt")) as handle:
+            package = next(line.strip() for line in handle if line.startswith("ansible=="))
+        downloads = os.path.join(self.cache, "ansible-package")
+        os.makedirs(downloads, exist_ok=True)
+        stem = package.replace("==", "-") + "-"
+        if not any(name.startswith(stem) for name in os.listdir(downloads)):
+            say("downloading %s (it carries the pinned collections)" % package)
+            run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:", package,
+                 "-d", downloads])  # fmt: skip
+        wheel = next(os.path.join(downloads, name) for name in os.listdir(downloads) if name.startswith(stem))
+        unpacked = os.path.join(self.cache, "ansible-package", "unpacked")
+        for name, (fqcn, version) in wanted.items():
+            namespace, collection = fqcn.split(".")
+            prefix = "ansible_collections/%s/%s/" % (namespace, collection)
+            with zipfile.ZipFile(wheel) as archive:
+                archive.extractall(unpacked, [m for m in archive.namelist() if m.startswith(prefix)])
+            source = os.path.join(unpacked, prefix)
+            with open(os.path.join(source, "MANIFEST.json")) as handle:
+                found = json.load(handle)["collection_info"]["version"]
+            if found != version:
+                raise RuntimeError("%s carries %s %s, but requirements.yml pins %s" % (package, fqcn, found, version))
+            say("packing %s %s from %s" % (fqcn, version, package))
+            for stale in [f for f in os.listdir(collections) if f.startswith("%s-%s-" % (namespace, collection))]:
+                os.remove(os.path.join(collections, stale))
+            target = os.path.join(collections, name)
+            pack_collection(source, target + ".tmp")
+            os.replace(target + ".tmp", target)
 
     def write_site_vars(self):
         """The site variables a mirror needs (AI_SANDBOX_EXTRA_VARS): local images, the stand-in Hub."""
@@ -270,8 +300,13 @@ class Lab:
             run(["docker", "network", "rm", NETWORK], check=False)
 
     def machines(self):
-        """The containers this lab made ("Linodes")."""
-        listed = run(["docker", "ps", "-a", "--filter", "label=ai-sandbox-lab=" + self.name, "--format", "{{.Names}}"])
+        """The containers this lab made ("Linodes"); none when no Docker engine answers."""
+        listed = run(
+            ["docker", "ps", "-a", "--filter", "label=ai-sandbox-lab=" + self.name, "--format", "{{.Names}}"],
+            check=False,
+        )
+        if listed.returncode != 0:
+            return []
         return [name for name in listed.stdout.split() if name]
 
     # --- driving it --------------------------------------------------------------------------------

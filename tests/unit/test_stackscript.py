@@ -1,4 +1,9 @@
-"""stackscripts/ai-sandbox.sh: UDF handling and validation; hostile values are refused or stay inert."""
+"""stackscripts/ai-sandbox.sh as Linode runs it: UDF handling and validation, hostile values refused or
+inert, the exit code and status taken from the site playbook's report, the reboot-once path, re-runs.
+
+Nothing here touches the host: every system path the script reaches is under tmp_path and every
+system command it may run (systemctl, dpkg, apt-get) is a recording stand-in first on PATH.
+"""
 
 import json
 import os
@@ -6,17 +11,46 @@ import subprocess
 
 import pytest
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "stackscripts", "ai-sandbox.sh")
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCRIPT = os.path.join(ROOT, "stackscripts", "ai-sandbox.sh")
+
+RECORDER = """#!/bin/bash
+# Stand-in for %s: records what it was asked, changes nothing.
+echo "%s $*" >> "$FAKE_CALLS"
+"""
 
 
-def run(tmp_path, **udfs):
-    env = {
-        "PATH": os.environ["PATH"],
+def base_env(tmp_path, systemd=False):
+    """The script's switches aimed at tmp_path, and stand-ins for the system commands it may run."""
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir(exist_ok=True)
+    for tool in ("systemctl", "dpkg", "apt-get"):
+        (fake_bin / tool).write_text(RECORDER % (tool, tool))
+        (fake_bin / tool).chmod(0o755)
+    (tmp_path / "units").mkdir(exist_ok=True)
+    systemd_dir = tmp_path / "run-systemd"
+    if systemd:
+        systemd_dir.mkdir(exist_ok=True)
+    return {
+        "PATH": "%s:%s" % (fake_bin, os.environ["PATH"]),
         "AI_SANDBOX_STATE_DIR": str(tmp_path / "state"),
         "AI_SANDBOX_LOG_DIR": str(tmp_path / "log"),
         "AI_SANDBOX_MOTD": str(tmp_path / "motd"),
-        "AI_SANDBOX_VALIDATE_ONLY": "1",
+        "AI_SANDBOX_CONSOLE": str(tmp_path / "console"),
+        "AI_SANDBOX_SYSTEMD_DIR": str(systemd_dir),
+        "AI_SANDBOX_UNIT_DIR": str(tmp_path / "units"),
+        "FAKE_CALLS": str(tmp_path / "calls.log"),
     }
+
+
+def calls(tmp_path):
+    path = tmp_path / "calls.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def run(tmp_path, **udfs):
+    env = base_env(tmp_path)
+    env["AI_SANDBOX_VALIDATE_ONLY"] = "1"
     env.update(udfs)
     return subprocess.run(["bash", SCRIPT], env=env, capture_output=True, text=True, check=False)
 
@@ -36,9 +70,11 @@ def test_defaults(tmp_path):
         "open_webui_auth": False,
         "ai_sandbox_hosts": "localhost",
         "ai_sandbox_log_file": str(tmp_path / "log" / "first-boot.log"),
+        "ai_sandbox_status_file": str(tmp_path / "state" / "first-boot.json"),
         "ai_sandbox_rerun_hint": "run: systemctl start ai-sandbox-first-boot",
         "ai_sandbox_token_hint": "put it in %s as hf_token_password=hf_..." % (tmp_path / "state" / "first-boot.env"),
     }
+    assert calls(tmp_path) == []
 
 
 @pytest.mark.parametrize("form", ["lower", "upper"])
@@ -59,12 +95,16 @@ def test_both_variable_forms_are_read(tmp_path, form):
         ({"model_id": 'x"; rm -rf / #'}, "model_id"),
         ({"model_id": "$(reboot)"}, "model_id"),
         ({"model_id": "mistral"}, "model_id"),
+        ({"model_id": "mistralai/Mistral-7B-Instruct-v0.3\n"}, "model_id"),
         ({"hf_token_password": "hf_$(reboot)"}, "hf_token_password"),
+        ({"hf_token_password": "hf_abcdefgh123\nVLLM_API_KEY=x"}, "hf_token_password"),
         ({"ui_auth": "maybe"}, "ui_auth"),
+        ({"ui_auth": "yes\n"}, "ui_auth"),
         ({"repo_url": "git@github.com:x/y.git; reboot"}, "repo_url"),
         ({"repo_url": "ftp://example.com/x"}, "repo_url"),
         ({"repo_ref": "main; reboot"}, "repo_ref"),
         ({"repo_ref": "../../etc"}, "repo_ref"),
+        ({"repo_ref": "main\n"}, "repo_ref"),
     ],
 )
 def test_hostile_or_malformed_values_are_refused(tmp_path, udfs, field):
@@ -75,8 +115,14 @@ def test_hostile_or_malformed_values_are_refused(tmp_path, udfs, field):
     motd = (tmp_path / "motd").read_text()
     assert "FAILED in phase: input" in motd and field in motd
     status = json.loads((tmp_path / "state" / "first-boot.json").read_text())
-    assert (status["state"], status["phase"], status["exit_code"]) == ("failed", "input", 2)
+    assert (status["state"], status["phase"], status["exit_code"], status["reason_code"]) == (
+        "failed",
+        "input",
+        2,
+        "bad_input",
+    )
     assert status["reason"] in motd
+    assert "\n" not in status["reason"]
 
 
 def test_token_is_never_printed(tmp_path):
@@ -92,88 +138,75 @@ FAKE_PULL = """#!/bin/bash
 # Stand-in for ansible-pull: leaves the site playbook's report the test asks for, exits with its code.
 printf '%s\n' "$@" > "$FAKE_ARGS"
 [ -n "$FAKE_REPORT" ] && printf '%s' "$FAKE_REPORT" > "$AI_SANDBOX_STATE_DIR/site-report.json"
+[ -n "$FAKE_MOTD" ] && printf '%s' "$FAKE_MOTD" > "$AI_SANDBOX_MOTD"
 exit "$FAKE_RC"
 """
 
 
-FAKE_SYSTEMCTL = """#!/bin/bash
-# Stand-in for systemctl: records what it was asked.
-echo "$*" >> "$FAKE_SYSTEMCTL_LOG"
-"""
-
-
-def first_boot(tmp_path, rc, report=None, systemd=False, **udfs):
+def first_boot(tmp_path, rc, report=None, systemd=False, motd="", **udfs):
     state = tmp_path / "state"
     bin_dir = state / "venv" / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     (bin_dir / "ansible-pull").write_text(FAKE_PULL)
-    (bin_dir / "ansible-galaxy").write_text("#!/bin/bash\nexit 0\n")
+    (bin_dir / "ansible-galaxy").write_text('#!/bin/bash\necho "ansible-galaxy $*" >> "$FAKE_CALLS"\n')
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
-    (tmp_path / "collections").mkdir(exist_ok=True)
-    (tmp_path / "collections" / "community-docker-1.0.0.tar.gz").write_text("")
-    env = {
-        "PATH": os.environ["PATH"],
-        "AI_SANDBOX_STATE_DIR": str(state),
-        "AI_SANDBOX_LOG_DIR": str(tmp_path / "log"),
-        "AI_SANDBOX_MOTD": str(tmp_path / "motd"),
-        "AI_SANDBOX_COLLECTIONS_DIR": str(tmp_path / "collections"),
-        "FAKE_RC": str(rc),
-        "FAKE_REPORT": json.dumps(report) if report else "",
-        "FAKE_ARGS": str(tmp_path / "pull-args"),
-    }
-    if systemd:
-        fake_bin = tmp_path / "fake-bin"
-        fake_bin.mkdir(exist_ok=True)
-        (fake_bin / "systemctl").write_text(FAKE_SYSTEMCTL)
-        (fake_bin / "systemctl").chmod(0o755)
-        (tmp_path / "run-systemd").mkdir(exist_ok=True)
-        (tmp_path / "units").mkdir(exist_ok=True)
-        env.update(
-            {
-                "PATH": "%s:%s" % (fake_bin, os.environ["PATH"]),
-                "FAKE_SYSTEMCTL_LOG": str(tmp_path / "systemctl.log"),
-                "AI_SANDBOX_SYSTEMD_DIR": str(tmp_path / "run-systemd"),
-                "AI_SANDBOX_UNIT_DIR": str(tmp_path / "units"),
-            }
-        )
+    mirror = tmp_path / "collections"
+    mirror.mkdir(exist_ok=True)
+    for name in ("docker-3.13.3", "general-9.5.2", "library_inventory_filtering_v1-1.0.2"):
+        (mirror / ("community-%s.tar.gz" % name)).write_text("")
+    env = base_env(tmp_path, systemd=systemd)
+    env.update(
+        {
+            "AI_SANDBOX_COLLECTIONS_DIR": str(mirror),
+            "FAKE_RC": str(rc),
+            "FAKE_REPORT": json.dumps(report) if report else "",
+            "FAKE_MOTD": motd,
+            "FAKE_ARGS": str(tmp_path / "pull-args"),
+        }
+    )
     env.update(udfs)
     result = subprocess.run(["bash", SCRIPT], env=env, capture_output=True, text=True, check=False)
     status = json.loads((state / "first-boot.json").read_text())
     return result, status
 
 
-@pytest.mark.parametrize(
-    ("phase", "code"),
-    [
-        ("driver", 10),
-        ("docker", 11),
-        ("model download", 12),
-        ("image pull (UI)", 13),
-        ("engine start", 14),
-        ("UI ready", 15),
-    ],
-)
-def test_exit_code_and_status_follow_the_site_report(tmp_path, phase, code):
-    report = {
-        "state": "failed",
-        "phase": phase,
-        "reason_code": "x",
-        "reason": "port 8000 already in use (python3)",
-        "todo": "Stop it.",
-        "phases": [{"phase": "driver", "started_at": "2026-11-22T10:00:00Z", "seconds": 1.0}],
-    }
-    result, status = first_boot(tmp_path, 2, report)
-    assert result.returncode == code, result.stdout + result.stderr
-    assert (status["state"], status["phase"], status["exit_code"]) == ("failed", phase, code)
-    assert status["reason"] == report["reason"] and status["phases"] == report["phases"]
-    assert not (tmp_path / "state" / "first-boot.done").exists()
+def test_the_pinned_collections_come_from_the_mirror(tmp_path):
+    result, _status = first_boot(tmp_path, 0, {"state": "ready"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    (install,) = [c for c in calls(tmp_path) if c.startswith("ansible-galaxy")]
+    assert install.endswith(
+        " ".join(
+            str(tmp_path / "collections" / name)
+            for name in (
+                "community-docker-3.13.3.tar.gz",
+                "community-general-9.5.2.tar.gz",
+                "community-library_inventory_filtering_v1-1.0.2.tar.gz",
+            )
+        )
+    )
+
+
+def test_a_mirror_without_the_pinned_versions_fails_in_bootstrap(tmp_path):
+    (tmp_path / "collections").mkdir()
+    (tmp_path / "collections" / "community-docker-1.0.0.tar.gz").write_text("")
+    state = tmp_path / "state" / "venv" / "bin"
+    state.mkdir(parents=True)
+    (state / "ansible-pull").write_text("#!/bin/bash\nexit 0\n")
+    (state / "ansible-pull").chmod(0o755)
+    env = base_env(tmp_path)
+    env["AI_SANDBOX_COLLECTIONS_DIR"] = str(tmp_path / "collections")
+    result = subprocess.run(["bash", SCRIPT], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 3, result.stdout + result.stderr
+    status = json.loads((tmp_path / "state" / "first-boot.json").read_text())
+    assert (status["phase"], status["reason_code"]) == ("bootstrap", "bootstrap_failed")
+    assert "the collections mirror lacks" in (tmp_path / "log" / "first-boot.log").read_text()
 
 
 def test_ansible_pull_that_never_started_the_play(tmp_path):
     result, status = first_boot(tmp_path, 1)
     assert result.returncode == 4
-    assert status["phase"] == "ansible-pull" and status["exit_code"] == 4
+    assert (status["phase"], status["exit_code"], status["reason_code"]) == ("ansible-pull", 4, "pull_failed")
     assert "before the setup started" in (tmp_path / "motd").read_text()
     assert [p["phase"] for p in status["phases"]] == ["bootstrap", "ansible-pull"]
 
@@ -187,18 +220,7 @@ def test_success_then_a_rerun_changes_nothing(tmp_path):
     assert args[args.index("-e") + 1] == "@%s" % (tmp_path / "state" / "extra-vars.json")
     assert args[-1] == "playbooks/site.yml"
     before = {p: p.read_bytes() for p in (tmp_path / "state").iterdir() if p.is_file()}
-    again = subprocess.run(
-        ["bash", SCRIPT],
-        env={
-            "PATH": os.environ["PATH"],
-            "AI_SANDBOX_STATE_DIR": str(tmp_path / "state"),
-            "AI_SANDBOX_MOTD": str(tmp_path / "motd"),
-            "AI_SANDBOX_LOG_DIR": str(tmp_path / "log"),
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    again = subprocess.run(["bash", SCRIPT], env=base_env(tmp_path), capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "nothing to do" in again.stdout
     assert before == {p: p.read_bytes() for p in (tmp_path / "state").iterdir() if p.is_file()}
 
@@ -211,17 +233,23 @@ def test_the_resume_environment_keeps_values_and_switches(tmp_path):
     assert 'hf_token_password="hf_secretsecret42"' in lines
     assert 'AI_SANDBOX_COLLECTIONS_DIR="%s"' % (tmp_path / "collections") in lines
     assert "hf_secretsecret42" not in (tmp_path / "log" / "first-boot.log").read_text()
+    assert "hf_secretsecret42" not in (tmp_path / "console").read_text()
+
+
+def test_the_log_goes_to_the_console_switch(tmp_path):
+    first_boot(tmp_path, 0, {"state": "ready"})
+    assert "ai-sandbox: first boot started" in (tmp_path / "console").read_text()
 
 
 def test_a_driver_that_needs_a_reboot_reboots_once_and_resumes_by_the_unit(tmp_path):
-    report = {"state": "failed", "phase": "driver", "reason_code": "driver_needs_reboot",
+    report = {"state": "failed", "phase": "driver", "reason_code": "driver_needs_reboot", "exit_code": 10,
               "reason": "NVIDIA driver did not load (it needs a reboot)", "todo": "Reboot."}  # fmt: skip
     result, status = first_boot(tmp_path, 2, report, systemd=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (status["state"], status["phase"], status["exit_code"]) == ("rebooting", "driver", 0)
     assert "rebooting to load the NVIDIA driver" in (tmp_path / "motd").read_text()
-    calls = (tmp_path / "systemctl.log").read_text().splitlines()
-    assert "enable ai-sandbox-first-boot.service" in calls and calls[-1] == "reboot"
+    systemctl = [c for c in calls(tmp_path) if c.startswith("systemctl")]
+    assert "systemctl enable ai-sandbox-first-boot.service" in systemctl and systemctl[-1] == "systemctl reboot"
     unit = (tmp_path / "units" / "ai-sandbox-first-boot.service").read_text()
     assert "ExecStart=/bin/bash %s" % (tmp_path / "state" / "first-boot.sh") in unit
     assert "ConditionPathExists=!%s" % (tmp_path / "state" / "first-boot.done") in unit
@@ -230,6 +258,15 @@ def test_a_driver_that_needs_a_reboot_reboots_once_and_resumes_by_the_unit(tmp_p
     result, status = first_boot(tmp_path, 2, report, systemd=True)
     assert result.returncode == 10
     assert (status["state"], status["phase"], status["exit_code"]) == ("failed", "driver", 10)
-    assert [c for c in (tmp_path / "systemctl.log").read_text().splitlines() if c == "reboot"] == ["reboot"]
+    assert [c for c in calls(tmp_path) if c == "systemctl reboot"] == ["systemctl reboot"]
+    assert "dpkg --configure -a" in calls(tmp_path)
     marks = json.loads((tmp_path / "state" / "boot-marks.json").read_text())["ai_sandbox_boot_marks"]
-    assert [m["phase"] for m in marks] == ["bootstrap", "ansible-pull", "resume", "ansible-pull"]
+    assert [m["phase"] for m in marks] == ["bootstrap", "ansible_pull", "resume", "ansible_pull"]
+
+
+def test_without_systemd_no_unit_is_written_and_nothing_reboots(tmp_path):
+    report = {"state": "failed", "phase": "driver", "reason_code": "driver_needs_reboot", "exit_code": 10}
+    result, _status = first_boot(tmp_path, 2, report, systemd=False)
+    assert result.returncode == 10
+    assert not list((tmp_path / "units").iterdir())
+    assert not [c for c in calls(tmp_path) if c.startswith("systemctl")]
