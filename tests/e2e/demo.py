@@ -46,7 +46,7 @@ def chat(api_url, model):
 def up():
     print(STAND_IN_NOTE + "\n", flush=True)
     lab = Lab("demo", 8123)
-    lab.down()
+    lab.down()  # what an earlier `make demo` left (nothing on a fresh machine, where no engine runs yet)
     lab.up()
     started = time.time()
     say("provisioning %s (provision.yml against the emulator)" % LABEL)
