@@ -4,10 +4,25 @@ It follows vLLM's interface where this collection uses it, and nothing more:
 - the command line: the flags of `vllm serve --help=all` of vLLM 0.33.0 (copied beside this file);
   an unknown flag ends it as argparse does (exit 2, "unrecognized arguments"); the model is the
   positional model_tag or --model;
-- the environment: HF_HOME / HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, VLLM_API_KEY;
-- start-up: the model is downloaded with huggingface_hub.snapshot_download into the Hugging Face
-  cache (config, tokenizer files and the weights), then config.json is checked against
-  --max-model-len as vLLM does, and only then does the HTTP server listen;
+- the environment: HF_HOME / HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE, VLLM_API_KEY;
+- start-up, where it costs time (vllm/transformers_utils/config.py, repo_utils.py, tokenizers/registry.py,
+  model_loader/default_loader.py of vLLM):
+  - online it lists the repository on the Hub at every start; with HF_HUB_OFFLINE=1 it asks nothing
+    and reads the Hugging Face cache only;
+  - --config-format, --load-format and --tokenizer-mode "auto" (the defaults) choose the Mistral
+    format as vLLM does: a repository listing consolidated*.safetensors loads those weights, and
+    params.json as its config when it has one; tekken.json or tokenizer.model.v* make the tokenizer
+    mistral_common's (offline the listing is empty, so "auto" means the Hugging Face format); explicit
+    flags (`--load-format mistral --config-format mistral --tokenizer-mode mistral`, or
+    `--load-format safetensors --config-format hf`) are used as given;
+  - online it downloads the files it lacks (the weights of the chosen format through
+    snapshot_download, the config, tokenizer and generation config through hf_hub_download); offline
+    a missing file ends the start with vLLM's own error;
+  - it reads every weight byte it uses from the cache (safetensors headers checked), then spends the
+    rest of vLLM's start: STANDIN_ENGINE_FIXED_SECONDS plus STANDIN_LOAD_SECONDS_PER_GIB for each real
+    GiB read (the lab serves weights at 1/STANDIN_SIZE_SCALE of their size); without those, 1 s
+    (STANDIN_STARTUP_SECONDS);
+  - the derived context length is checked against --max-model-len, and only then does HTTP listen;
 - HTTP (OpenAI-compatible, vLLM's shapes): GET /health, GET /v1/models, POST /v1/chat/completions
   (stream or not), POST /v1/completions; errors as {"error": {"message", "type", "param", "code"}};
   with an API key, /v1/* answer 401 {"error": "Unauthorized"} without `Authorization: Bearer <key>`;
@@ -16,6 +31,8 @@ Its answers are not a model's: it echoes the last user message, one word per tok
 per token (STANDIN_TOKEN_SECONDS, default 0.05) so that queueing can be observed.
 """
 
+import fnmatch
+import glob
 import json
 import os
 import re
@@ -106,12 +123,262 @@ def parse_len(text):
     return int(number * scale)
 
 
+PROCESS_STARTED = time.time()
+GIB = 1024**3
+READ_BLOCK = 8 * 1024 * 1024
+# vLLM's weight patterns per load format (vllm/model_executor/model_loader/default_loader.py).
+WEIGHT_PATTERNS = {
+    "hf": ["*.safetensors", "*.bin", "*.pt"],
+    "safetensors": ["*.safetensors"],
+    "mistral": ["consolidated*.safetensors"],
+    "pt": ["*.pt"],
+}
+INDEX_FILES = {"mistral": "consolidated.safetensors.index.json"}
+MISTRAL_TOKENIZER_PATTERNS = ("tekken.json", "tokenizer.model.v*")
+
+
+class StartError(Exception):
+    """The engine cannot start; the message is vLLM's own words for the same cause."""
+
+
+def engine_start_seconds(bytes_read, scale, fixed_seconds, seconds_per_gib):
+    """How long vLLM takes from its start until it answers: a fixed part (imports, torch.compile, CUDA
+    graphs) and a part per GiB of weights; `bytes_read` were served at 1/`scale` of their real size."""
+    return float(fixed_seconds) + float(seconds_per_gib) * float(bytes_read) * float(scale) / GIB
+
+
+def _matches(name, patterns):
+    return any(fnmatch.fnmatch(os.path.basename(name), pattern) for pattern in patterns)
+
+
+def choose_formats(model, options, listing, exists):
+    """(config_format, load_format, tokenizer_mode) as vLLM 0.33 resolves "auto" (the default of each).
+
+    `listing` is the repository's file list (vLLM asks the Hub; offline it has none), `exists(name)`
+    whether a file is cached or listed. As in vllm/transformers_utils/config.py, default_loader.py and
+    tokenizers/registry.py: a repository with consolidated*.safetensors is a Mistral-format one for the
+    weights, and for the config too when params.json exists; tekken.json or tokenizer.model.v* make the
+    tokenizer mistral_common's."""
+
+    def first(name):
+        return (options.get(name) or ["auto"])[0]
+
+    mistral_weights = any(_matches(name, ["consolidated*.safetensors"]) for name in listing)
+    config_format = first("--config-format")
+    if config_format == "auto":
+        if mistral_weights and exists("params.json"):
+            config_format = "mistral"
+        elif exists("config.json"):
+            config_format = "hf"
+        else:
+            raise StartError(
+                "ValueError: Invalid repository ID or local directory specified: '%s'.\nPlease verify the "
+                "following requirements:\n1. Provide a valid Hugging Face repository ID.\n2. Specify a local "
+                "directory that contains a recognized configuration file.\n   - For Hugging Face models: ensure "
+                "the presence of a 'config.json'.\n   - For Mistral models: ensure the presence of a "
+                "'params.json'.\n" % model
+            )
+    load_format = first("--load-format")
+    if load_format == "auto":
+        load_format = "mistral" if mistral_weights else "hf"
+    if load_format not in WEIGHT_PATTERNS:
+        raise StartError("ValueError: Unknown load_format: %s (the stand-in knows %s)"
+                         % (load_format, ", ".join(sorted(WEIGHT_PATTERNS))))  # fmt: skip
+    tokenizer_mode = first("--tokenizer-mode")
+    if tokenizer_mode == "auto":
+        tokenizer_mode = "mistral" if any(_matches(name, MISTRAL_TOKENIZER_PATTERNS) for name in listing) else "hf"
+    return config_format, load_format, tokenizer_mode
+
+
+def derived_max_len(config, config_format):
+    if config_format == "mistral":
+        # vLLM's Mistral config adapter: params.json rarely says it; the default is 128k.
+        return int(config.get("max_position_embeddings") or config.get("max_seq_len") or 128_000)
+    return int(config.get("max_position_embeddings") or 2048)
+
+
+def read_file(path):
+    """Read a file to the end (the page cache or the disk serves it, as for vLLM); its size."""
+    count = 0
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(READ_BLOCK)
+            if not block:
+                return count
+            count += len(block)
+
+
+def read_safetensors(path):
+    """Check the header as safetensors does, then read every tensor byte; the bytes read."""
+    with open(path, "rb") as handle:
+        prefix = handle.read(8)
+        length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if length < 2 or length > 100 * 1024 * 1024:
+            raise StartError("safetensors_rust.SafetensorError: Error while deserializing header: HeaderTooLarge")
+        try:
+            header = json.loads(handle.read(length))
+        except ValueError as exc:
+            raise StartError("safetensors_rust.SafetensorError: Error while deserializing header: %s" % exc) from None
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    data = read_file(path) - 8 - length
+    if data < end:
+        raise StartError("safetensors_rust.SafetensorError: Error while deserializing header: "
+                         "MetadataIncompleteBuffer (%s)" % path)  # fmt: skip
+    return data + 8 + length
+
+
+class RepoAccess:
+    """The model repository as vLLM reaches it: huggingface_hub online, the cache only when HF_HUB_OFFLINE=1."""
+
+    def __init__(self, model, revision, token):
+        import huggingface_hub
+        from huggingface_hub import constants
+
+        self.hub = huggingface_hub
+        self.model = model
+        self.revision = revision
+        self.token = token
+        self.offline = bool(constants.HF_HUB_OFFLINE)
+        self._listing = None
+
+    def listing(self):
+        """vLLM lists the repository on the Hub at every start; offline the list is empty."""
+        if self._listing is None:
+            if os.path.isdir(self.model):
+                self._listing = [
+                    os.path.relpath(os.path.join(d, f), self.model) for d, _s, fs in os.walk(self.model) for f in fs
+                ]
+            elif self.offline:
+                self._listing = []
+            else:
+                try:
+                    api = self.hub.HfApi()
+                    self._listing = api.list_repo_files(self.model, revision=self.revision, token=self.token)
+                except Exception as exc:  # vLLM logs it and goes on with an empty list
+                    log("Error retrieving file list: %s" % exc)
+                    self._listing = []
+        return self._listing
+
+    def cached(self, name):
+        if os.path.isdir(self.model):
+            path = os.path.join(self.model, name)
+            return path if os.path.isfile(path) else None
+        found = self.hub.try_to_load_from_cache(self.model, name, revision=self.revision)
+        return found if isinstance(found, str) else None
+
+    def exists(self, name):
+        return self.cached(name) is not None or name in self.listing()
+
+    def fetch(self, name):
+        """The file's path: from the cache, else downloaded (online); None when it cannot be had."""
+        path = self.cached(name)
+        if path or self.offline or os.path.isdir(self.model):
+            return path
+        try:
+            return self.hub.hf_hub_download(self.model, name, revision=self.revision, token=self.token)
+        except Exception as exc:
+            log("Could not fetch %s: %s" % (name, type(exc).__name__))
+            return None
+
+    def load_config(self, config_format):
+        name = "params.json" if config_format == "mistral" else "config.json"
+        path = self.fetch(name)
+        if path is None:
+            if config_format == "mistral":
+                raise StartError(
+                    "ValueError: Failed to load mistral 'params.json' config for model %s. Please check if the "
+                    "model is a mistral-format model and if the config file exists." % self.model
+                )
+            raise StartError(self._offline_message())
+        with open(path) as handle:
+            return json.load(handle)
+
+    def load_tokenizer(self, tokenizer_mode):
+        if tokenizer_mode == "mistral":
+            names = self.listing() or self._snapshot_files()
+            candidates = sorted(n for n in names if _matches(n, MISTRAL_TOKENIZER_PATTERNS))
+            preferred = [n for n in candidates if n.endswith("tekken.json")] or candidates[-1:]
+            if not preferred or self.fetch(preferred[0]) is None:
+                raise StartError(
+                    "OSError: Found no tokenizer file (tekken.json or tokenizer.model.v*) for %s%s"
+                    % (self.model, " in the cache (HF_HUB_OFFLINE=1)" if self.offline else "")
+                )
+            return
+        if self.fetch("tokenizer_config.json") is None:
+            raise StartError(self._offline_message())
+        if "tokenizer.json" in self.listing() or self.cached("tokenizer.json"):
+            self.fetch("tokenizer.json")
+
+    def generation_config(self):
+        """vLLM reads generation_config.json when the repository has one (online: it downloads it)."""
+        self.fetch("generation_config.json")
+
+    def _snapshot_files(self):
+        """The files of the cached snapshot (offline, mistral_common's tokenizer looks there)."""
+        from huggingface_hub import constants
+
+        repo_dir = os.path.join(constants.HF_HUB_CACHE, "models--" + self.model.replace("/", "--"))
+        revision = self.revision or "main"
+        refs = os.path.join(repo_dir, "refs", revision)
+        if os.path.isfile(refs):
+            with open(refs) as handle:
+                revision = handle.read().strip()
+        folder = os.path.join(repo_dir, "snapshots", revision)
+        return [os.path.relpath(os.path.join(d, f), folder) for d, _s, fs in os.walk(folder) for f in fs]
+
+    def _offline_message(self):
+        return (
+            "OSError: We couldn't connect to 'https://huggingface.co' to load the files, and couldn't find them "
+            "in the cached files. Check your internet connection or see how to run the library in offline mode "
+            "at 'https://huggingface.co/docs/transformers/installation#offline-mode'."
+        )
+
+    def weight_files(self, load_format):
+        """vLLM's download_weights_from_hf and the file choice after it: the first pattern that matches,
+        then only the files an index names (Mistral-7B-Instruct-v0.3 has consolidated and sharded files)."""
+        patterns = list(WEIGHT_PATTERNS[load_format])
+        if os.path.isdir(self.model):
+            folder = self.model
+        else:
+            if not self.offline:
+                for pattern in patterns:
+                    if any(_matches(name, [pattern]) for name in self.listing()):
+                        patterns = [pattern]
+                        break
+            log("Using model weights format %s" % patterns)
+            try:
+                folder = self.hub.snapshot_download(
+                    self.model, revision=self.revision, allow_patterns=patterns, token=self.token,
+                    local_files_only=self.offline,
+                )  # fmt: skip
+            except Exception as exc:
+                raise StartError("%s: %s" % (type(exc).__name__, exc)) from None
+        files = []
+        for pattern in patterns:
+            files = sorted(glob.glob(os.path.join(folder, pattern)))
+            if files:
+                break
+        if len(files) > 1 and files[0].endswith(".safetensors"):
+            index = INDEX_FILES.get(load_format, "model.safetensors.index.json")
+            if not os.path.isdir(self.model):
+                self.fetch(index)
+            index_path = os.path.join(folder, index)
+            if os.path.isfile(index_path):
+                with open(index_path) as handle:
+                    wanted = set(json.load(handle)["weight_map"].values())
+                files = [f for f in files if os.path.basename(f) in wanted]
+        if not files:
+            raise StartError("RuntimeError: Cannot find any model weights with `%s`" % self.model)
+        return files
+
+
 class Engine:
     def __init__(self, model, options):
         def first(name, default=None):
             return (options.get(name) or [default])[0]
 
         self.model = model
+        self.options = options
         self.served = options.get("--served-model-name") or [model]
         self.host = first("--host") or "0.0.0.0"
         self.port = int(first("--port", 8000))
@@ -130,26 +397,29 @@ class Engine:
         self.created = int(time.time())
 
     def load(self):
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
-
+        """Start-up as vLLM 0.33 does it where it costs time: list the repository (online), choose the
+        formats, fetch what is missing (online) or fail (offline), read the weights, then the rest of
+        the engine's start (STANDIN_ENGINE_FIXED_SECONDS, STANDIN_LOAD_SECONDS_PER_GIB per real GiB)."""
         log("vLLM API server version 0.33.0 (stand-in for tests; no GPU)")
         log("args: model=%s served=%s max_num_seqs=%d" % (self.model, self.served, self.max_num_seqs))
-        started = time.time()
         try:
-            path = snapshot_download(
-                self.model,
-                revision=self.revision,
-                allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"],
-                token=os.environ.get("HF_TOKEN") or None,
-            )
-        except (GatedRepoError, RepositoryNotFoundError, HfHubHTTPError) as exc:
-            sys.stderr.write("ERROR %s: %s\n" % (type(exc).__name__, exc))
+            repo = RepoAccess(self.model, self.revision, os.environ.get("HF_TOKEN") or None)
+            formats = choose_formats(self.model, self.options, repo.listing(), repo.exists)
+            log("Formats: config %s, load %s, tokenizer %s" % formats)
+            config = repo.load_config(formats[0])
+            repo.load_tokenizer(formats[2])
+            repo.generation_config()
+            started = time.time()
+            weights = repo.weight_files(formats[1])
+            log("Downloading weights took %.2f seconds" % (time.time() - started))
+            started = time.time()
+            read = sum(read_safetensors(path) if path.endswith(".safetensors") else read_file(path) for path in weights)
+            log("Read %d bytes of weights from %s" % (read, ", ".join(os.path.basename(p) for p in weights)))
+            log("Loading weights took %.2f seconds" % (time.time() - started))
+        except StartError as exc:
+            sys.stderr.write("%s\n" % exc)
             sys.exit(1)
-        log("Downloading weights took %.2f seconds" % (time.time() - started))
-        with open(os.path.join(path, "config.json")) as handle:
-            config = json.load(handle)
-        derived = int(config.get("max_position_embeddings") or 2048)
+        derived = derived_max_len(config, formats[0])
         self.max_model_len = derived
         if self.requested_len:
             requested = parse_len(self.requested_len)
@@ -160,8 +430,21 @@ class Engine:
                 )
                 sys.exit(1)
             self.max_model_len = requested
-        time.sleep(float(os.environ.get("STANDIN_STARTUP_SECONDS", "1")))
-        log("Model loading took 0.00 GiB and %.2f seconds" % (time.time() - started))
+        self.weights_bytes = read
+        if os.environ.get("STANDIN_ENGINE_FIXED_SECONDS"):
+            target = engine_start_seconds(
+                read,
+                float(os.environ.get("STANDIN_SIZE_SCALE") or 1),
+                float(os.environ["STANDIN_ENGINE_FIXED_SECONDS"]),
+                float(os.environ.get("STANDIN_LOAD_SECONDS_PER_GIB") or 0),
+            )
+            time.sleep(max(target - (time.time() - PROCESS_STARTED), 0.0))
+        else:
+            time.sleep(float(os.environ.get("STANDIN_STARTUP_SECONDS", "1")))
+        log(
+            "Model loading took %.2f GiB and %.2f seconds"
+            % (read * float(os.environ.get("STANDIN_SIZE_SCALE") or 1) / GIB, time.time() - PROCESS_STARTED)
+        )
 
     # --- generation ----------------------------------------------------------------------------
     def run(self, words, on_token):
