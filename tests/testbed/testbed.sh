@@ -9,6 +9,7 @@
 #   tests/testbed/testbed.sh standins       # stand-in images (vLLM engine) from tests/standins/
 #   tests/testbed/testbed.sh webui          # the real Open WebUI image, from its PyPI package
 #   tests/testbed/testbed.sh tools          # the Debian tools the lint stage needs (shellcheck)
+#   tests/testbed/testbed.sh registry       # what the real-scale lab needs: Debian's docker-registry, gpg, openssl
 #   tests/testbed/testbed.sh env            # print the variables Molecule needs (eval "$(... env)")
 #
 # Facts behind the command lines: shared/TESTBED.md (no registry is reachable; --privileged fails).
@@ -158,6 +159,7 @@ print_env() {
 
 case "${1:-all}" in
   tools) command -v shellcheck >/dev/null 2>&1 || apt_install shellcheck ;;
+  registry) apt_install docker-registry gnupg openssl ;;
   docker) ensure_docker ;;
   compose) ensure_docker; ensure_compose ;;
   base-image) ensure_docker; ensure_base_image ;;
@@ -166,5 +168,5 @@ case "${1:-all}" in
   webui) ensure_docker; ensure_base_image; ensure_context_image "$here/images/open-webui" "$(webui_ref)" ;;
   all) ensure_docker; ensure_compose; ensure_base_image; ensure_standin_image vllm
        ensure_context_image "$here/images/open-webui" "$(webui_ref)" ;;
-  *) log "unknown step '$1'; expected one of: all, tools, docker, compose, base-image, standins, webui, env"; exit 2 ;;
+  *) log "unknown step '$1'; expected one of: all, tools, registry, docker, compose, base-image, standins, webui, env"; exit 2 ;;
 esac
