@@ -9,6 +9,8 @@
 #                    Python 3.10), the collection build, every Molecule scenario, the first boot end to end
 #   make lint | sanity | units | compat | build | demo-test | molecule | e2e    one stage
 #   make molecule SCENARIO=docker_gpu                               one scenario
+#   make e2e | demo PROFILE=real-scale   the lab at real scale (tests/e2e/profiles/; default: fast)
+#   make bench-first-boot [PROFILE=fast] one first boot, measured: time to ready per phase, critical path
 #   make clean       remove the virtual environments and build output
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -24,6 +26,11 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/oneclick/ai_sandbox
 # find the copy ignored).
 SANITY_ROOT := $(or $(TMPDIR),/tmp)/oneclick-ai_sandbox-sanity/ansible_collections/oneclick/ai_sandbox
 SCENARIO ?=
+# The lab's profile for e2e, demo and bench-first-boot (tests/e2e/profiles/<name>.yml).
+PROFILE ?=
+ifneq ($(PROFILE),)
+export AI_SANDBOX_LAB_PROFILE := $(PROFILE)
+endif
 
 # The controller Python for the newest ansible-core (2.21 needs 3.12+) and Ubuntu 22.04's 3.10.
 PYTHON ?= $(shell tests/find-python.sh 3.12 3.13)
@@ -37,10 +44,11 @@ export PATH := $(VENV)/bin:$(PATH)
 SHELL_FILES = $(shell git ls-files --cached --others --exclude-standard '*.sh' .ci/run)
 PLAYBOOKS = $(wildcard playbooks/*.yml)
 
-.PHONY: help test deps testbed stackscript lint sanity units compat build demo-test molecule e2e demo demo-down clean
+.PHONY: help test deps testbed stackscript lint sanity units compat build demo-test molecule e2e demo demo-down \
+	bench-first-boot clean
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 test: lint sanity units compat build demo-test molecule e2e
 	@echo "make test: all stages passed"
@@ -126,6 +134,11 @@ demo-test:
 
 demo: $(VENV)/.installed $(COLLECTION_LINK)
 	PYTHONPATH=tests/e2e $(VENV)/bin/python tests/e2e/demo.py up
+
+# A benchmark, not a test: the real-scale profile unless PROFILE says otherwise; prints and keeps
+# (.build/bench/) the time to ready per phase, the critical path, the serial sum and their ratio.
+bench-first-boot: $(VENV)/.installed $(COLLECTION_LINK) testbed
+	PYTHONPATH=tests/e2e $(VENV)/bin/python tests/e2e/bench.py
 
 demo-down: $(VENV)/.installed
 	PYTHONPATH=tests/e2e $(VENV)/bin/python tests/e2e/demo.py down

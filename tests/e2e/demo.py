@@ -4,6 +4,8 @@
                                    boot, validate it, print the chat URL, the API base URL and one answer
   python3 tests/e2e/demo.py down   destroy it and stop what `up` started
 
+AI_SANDBOX_LAB_PROFILE=real-scale runs it at real scale (tests/e2e/profiles/real-scale.yml).
+
 The same playbooks provision a real RTX 4000 Ada Linode: see the README ("A real GPU Linode").
 """
 
@@ -12,10 +14,9 @@ import sys
 import time
 import urllib.request
 
-from lab import Lab, say
+from lab import HF_TOKEN, Lab, say
 
 LABEL = "ai-sandbox-demo"
-MODEL = "oneclick-testbed/tiny-chat"
 
 STAND_IN_NOTE = """\
 This demo runs without a GPU and without a cloud account, so three things stand in for what it cannot
@@ -50,7 +51,11 @@ def up():
     lab.up()
     started = time.time()
     say("provisioning %s (provision.yml against the emulator)" % LABEL)
-    lab.provision(LABEL, MODEL)
+    if lab.profile.real_scale:
+        # Mistral-7B-Instruct-v0.3 is gated: the stand-in Hub grants this token access.
+        lab.provision(LABEL, lab.profile.model, "-e", "hf_token=" + HF_TOKEN)
+    else:
+        lab.provision(LABEL, lab.profile.model)
     say("first boot: the StackScript runs ansible-pull and the site playbook (about 3 minutes here)")
     status = lab.wait_first_boot([LABEL], timeout=2400)[LABEL]
     if status["state"] != "ready":

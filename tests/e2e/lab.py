@@ -9,6 +9,11 @@ Linode), the Hugging Face Hub (tests/standins/hf_hub) and vLLM's engine image (t
 Without a registry, the images and the Python wheels and collections come from a local mirror
 (AI_SANDBOX_PIP_ARGS, AI_SANDBOX_COLLECTIONS_DIR, AI_SANDBOX_EXTRA_VARS: the StackScript's mirror
 switches), mounted read-only into each machine.
+
+Profiles (AI_SANDBOX_LAB_PROFILE, tests/e2e/profiles/): `fast` (the default) is the above with a tiny
+model and images loaded from archives. `real-scale` serves Mistral-7B-Instruct-v0.3's real file list,
+pulls the images from a registry, gives each machine a stand-in GPU and driver packages, and throttles
+every transfer to the profile's bandwidths (tests/e2e/lab_scale.py says how).
 """
 
 import json
@@ -33,6 +38,7 @@ LAB_IN_MACHINE = "/srv/ai-sandbox-lab"
 sys.path.insert(0, os.path.join(ROOT, "stackscripts"))
 sys.path.insert(0, os.path.join(ROOT, "plugins", "module_utils"))
 import first_boot_helper  # noqa: E402  (the StackScript's pins: what its first boot installs)
+import lab_profile  # noqa: E402
 
 # The machines run Debian 12's Python 3.11: the ansible-core the first boot pins for it.
 CORE_SPEC = "ansible-core==%s" % first_boot_helper.CORE_PINS["3.11"]
@@ -95,10 +101,19 @@ def testbed_env():
 class Lab:
     """One lab: its ports, its directory under .build/, and the servers it runs."""
 
-    def __init__(self, name, port_base):
+    def __init__(self, name, port_base, profile=None):
         self.name = name
+        self.profile = lab_profile.load(profile)
         self.dir = os.path.join(ROOT, ".build", "lab-" + name)
         self.api_port, self.git_port, self.hub_port = port_base, port_base + 1, port_base + 2
+        # Real-scale only: a second Hub where Open WebUI would ask, the registry's TLS front and its
+        # loopback registry, the apt repositories.
+        self.hub_ui_port, self.registry_port, self.registry_local_port = port_base + 3, port_base + 4, port_base + 5
+        self.apt_port = port_base + 6
+        self.registry_address = "%s:%d" % (GATEWAY, self.registry_port)
+        self.hub_log = os.path.join(self.dir, "hub-access.log")
+        self.hub_ui_log = os.path.join(self.dir, "hub-ui-access.log")
+        self.real_scale = None
         self.api_url = "http://127.0.0.1:%d/v4" % self.api_port
         self.repo_url = "http://%s:%d/ai_sandbox.git" % (GATEWAY, self.git_port)
         self.repo_ref = "lab-" + name
@@ -184,6 +199,42 @@ class Lab:
             pack_collection(source, target + ".tmp")
             os.replace(target + ".tmp", target)
 
+    def prepare_real_scale(self):
+        """The real-scale profile's registry, images, apt repositories, stand-in GPU and preboot script."""
+        from lab_scale import RealScale
+
+        run([TESTBED, "registry"], capture=False)
+        scale = self.real_scale = RealScale(self)
+        os.makedirs(os.path.join(self.dir, "machine", "preboot"), exist_ok=True)
+        self._server("registry", ["docker-registry", "serve", scale.registry_config(self.registry_local_port)])
+        self._wait_port("127.0.0.1", self.registry_local_port, "the lab registry")
+        charges = scale.push_images(self.registry_local_port, self.images["AI_SANDBOX_VLLM_IMAGE"],
+                                    self.images["AI_SANDBOX_WEBUI_IMAGE"])  # fmt: skip
+        ca, cert, key = scale.certificates(GATEWAY)
+        front = os.path.join(ROOT, "tests", "standins", "mirrors", "mirror_server.py")
+        self._server("registry-front", [sys.executable, front, "registry", "--upstream",
+                                        "http://127.0.0.1:%d" % self.registry_local_port, "--host", GATEWAY,
+                                        "--port", str(self.registry_port), "--cert", cert, "--key", key,
+                                        "--log", os.path.join(self.dir, "registry-access.log"),
+                                        *scale.registry_front_args(self.registry_local_port, charges)])  # fmt: skip
+        precompiled = os.environ.get("AI_SANDBOX_LAB_DRIVER_METHOD", "auto") != "dkms"
+        self._server("apt-mirror", [sys.executable, front, "static", "--root", scale.apt_root(precompiled),
+                                    "--host", GATEWAY, "--port", str(self.apt_port),
+                                    "--log", os.path.join(self.dir, "apt-access.log"),
+                                    *scale.apt_server_args()])  # fmt: skip
+        scale.gpu_template()
+        with open(os.path.join(self.dir, "machine", "preboot", "all.sh"), "w") as handle:
+            handle.write(scale.preboot(self.registry_address, self.apt_url(), ca))
+            if os.environ.get("AI_SANDBOX_LAB_ALLOW_BROKEN_CONDITIONALS") == "1":
+                # Off by default: a workaround to measure a product whose GPU path has a conditional
+                # ansible-core 2.19+ refuses (a string); it must not hide that from the e2e test.
+                handle.write("printf '[defaults]\\nallow_broken_conditionals = True\\n' > /root/.ansible.cfg\n")
+        self._wait_port(GATEWAY, self.registry_port, "the registry's TLS front")
+        self._wait_port(GATEWAY, self.apt_port, "the apt mirror")
+
+    def apt_url(self):
+        return "http://%s:%d" % (GATEWAY, self.apt_port)
+
     def write_site_vars(self):
         """The site variables a mirror needs (AI_SANDBOX_EXTRA_VARS): local images, the stand-in Hub."""
         machine_dir = os.path.join(self.dir, "machine")
@@ -200,6 +251,11 @@ class Lab:
             # No route to Hugging Face: Open WebUI must not try to fetch its embedder.
             "open_webui_env": {"OFFLINE_MODE": "True", "HF_HUB_OFFLINE": "1"},
         }
+        if self.real_scale:
+            site_vars.update(
+                self.real_scale.site_vars(self.registry_address, self.apt_url(), "http://%s:%d" % (GATEWAY,
+                                                                                                   self.hub_ui_port))
+            )  # fmt: skip
         with open(os.path.join(machine_dir, "site-vars.json"), "w") as handle:
             json.dump(site_vars, handle, indent=2)
         # What the boot hook gives every machine's StackScript besides the UDFs.
@@ -248,15 +304,25 @@ class Lab:
         self._server("git-server", [python, "-m", "http.server", "--bind", GATEWAY, "--directory",
                                     os.path.join(self.dir, "git"), str(self.git_port)])  # fmt: skip
         hub = os.path.join(ROOT, "tests", "standins", "hf_hub")
-        self._server("hf-hub", [python, os.path.join(hub, "hf_hub_standin.py"), "--root", os.path.join(hub, "repos"),
-                                "--host", GATEWAY, "--port", str(self.hub_port),
-                                "--tokens", os.path.join(hub, "tokens.json")])  # fmt: skip
+        repos, throttle = os.path.join(hub, "repos"), []
+        if self.real_scale:
+            repos, throttle = self.real_scale.hub_root(), self.real_scale.hub_throttle_args()
+        self._server("hf-hub", [python, os.path.join(hub, "hf_hub_standin.py"), "--root", repos,
+                                "--host", GATEWAY, "--port", str(self.hub_port), "--log", self.hub_log,
+                                "--tokens", os.path.join(hub, "tokens.json"), *throttle])  # fmt: skip
+        if self.real_scale:
+            self._server("hf-hub-ui", [python, os.path.join(hub, "hf_hub_standin.py"), "--root", repos,
+                                       "--host", GATEWAY, "--port", str(self.hub_ui_port), "--log", self.hub_ui_log,
+                                       "--tokens", os.path.join(hub, "tokens.json")])  # fmt: skip
+        boot_seconds = self.profile.value("linode", "boot_seconds") if self.real_scale else 2
         self._server("linode-api", [python, os.path.join(ROOT, "tests", "standins", "linode_api", "emulator.py"),
-                                    "--port", str(self.api_port), "--token", TOKEN, "--boot-seconds", "2",
+                                    "--port", str(self.api_port), "--token", TOKEN, "--boot-seconds", str(boot_seconds),
                                     "--boot-hook", HOOK + " boot {id} {label} {stackscript} {stackscript_data}",
                                     "--delete-hook", HOOK + " delete {id} {label}"])  # fmt: skip
         self._wait_port(GATEWAY, self.git_port, "the git server")
         self._wait_port(GATEWAY, self.hub_port, "the stand-in Hub")
+        if self.real_scale:
+            self._wait_port(GATEWAY, self.hub_ui_port, "the stand-in Hub for Open WebUI")
         self._wait_port("127.0.0.1", self.api_port, "the Linode API emulator")
 
     def up(self):
@@ -266,13 +332,20 @@ class Lab:
         run([TESTBED, "all"], capture=False)
         self.network()
         self.prepare_mirror()
+        # What an earlier lab of another profile left in the machines' directory.
+        shutil.rmtree(os.path.join(self.dir, "machine", "gpu"), ignore_errors=True)
+        if os.path.exists(os.path.join(self.dir, "machine", "preboot", "all.sh")):
+            os.remove(os.path.join(self.dir, "machine", "preboot", "all.sh"))
+        if self.profile.real_scale:
+            self.prepare_real_scale()
         self.write_site_vars()
         self.publish_checkout()
         self.start_servers()
+        say("profile %s: %s" % (self.profile.name, self.profile.data.get("description", "")))
         say("Linode API emulator on %s; machines on Docker network %s" % (self.api_url, NETWORK))
 
     def down(self, machines=True):
-        for name in ("linode-api", "hf-hub", "git-server"):
+        for name in ("linode-api", "hf-hub", "hf-hub-ui", "git-server", "registry-front", "apt-mirror", "registry"):
             pid_file = os.path.join(self.dir, name + ".pid")
             if os.path.exists(pid_file):
                 try:
@@ -321,6 +394,9 @@ class Lab:
                 "AI_SANDBOX_LAB_DIR": self.dir,
                 "AI_SANDBOX_LAB_MIRROR": self.mirror,
                 "AI_SANDBOX_BASE_IMAGE": self.images["AI_SANDBOX_BASE_IMAGE"],
+                "AI_SANDBOX_LAB_OS_BOOT_SECONDS": str(
+                    self.profile.value("linode", "os_boot_seconds") if self.profile.real_scale else 0
+                ),
                 "ANSIBLE_FORCE_COLOR": "false",
                 "ANSIBLE_NOCOLOR": "true",
             }
@@ -357,6 +433,15 @@ class Lab:
 
     def machine(self, label):
         return "ai-sandbox-linode-" + label
+
+    def address(self, label):
+        template = '{{(index .NetworkSettings.Networks "%s").IPAddress}}' % NETWORK
+        return run(["docker", "inspect", "-f", template, self.machine(label)]).stdout.strip()
+
+    def boot_record(self, label):
+        """When the hook powered the machine on and started its StackScript (epoch seconds)."""
+        path = os.path.join(self.dir, "boot-%s.json" % label)
+        return json.loads(read_text(path)) if os.path.exists(path) else {}
 
     def exec(self, label, *command, check=True):
         return run(["docker", "exec", self.machine(label), *command], check=check)

@@ -8,8 +8,12 @@
 #   linode-hook.sh delete ID LABEL
 #
 # Environment (set by the lab): AI_SANDBOX_LAB, AI_SANDBOX_LAB_DIR, AI_SANDBOX_LAB_MIRROR,
-# AI_SANDBOX_BASE_IMAGE. A file $AI_SANDBOX_LAB_DIR/machine/preboot/LABEL.sh, when present, runs in the
-# machine before the StackScript (a test puts a program on port 8000 that way).
+# AI_SANDBOX_BASE_IMAGE, AI_SANDBOX_LAB_OS_BOOT_SECONDS (power-on to StackScript, the profile's).
+# $AI_SANDBOX_LAB_DIR/machine/preboot/all.sh and then preboot/LABEL.sh, when present, run in the machine
+# before the StackScript (the real-scale profile prepares machines that way; a test puts a program on
+# port 8000). With $AI_SANDBOX_LAB_DIR/machine/gpu/pci (real-scale), the machine gets a copy of that PCI
+# device tree on /sys/bus/pci/devices: the stand-in GPU. The hook notes when it powered the machine on
+# and when the StackScript started in $AI_SANDBOX_LAB_DIR/boot-LABEL.json.
 set -euo pipefail
 
 action=$1 label=$3
@@ -21,6 +25,7 @@ log() { printf '[linode-hook] %s: %s\n' "$label" "$*" >&2; }
 if [ "$action" = delete ]; then
   docker rm -f "$machine" >/dev/null 2>&1 || true
   docker volume rm -f "$machine-docker" >/dev/null 2>&1 || true
+  rm -rf "${AI_SANDBOX_LAB_DIR:?}/machines/$label"
   log "deleted"
   exit 0
 fi
@@ -28,6 +33,16 @@ fi
 script=$4 data=$5
 docker rm -f "$machine" >/dev/null 2>&1 || true
 docker volume rm -f "$machine-docker" >/dev/null 2>&1 || true
+rm -rf "${AI_SANDBOX_LAB_DIR:?}/machines/$label"
+gpu=()
+if [ -d "$AI_SANDBOX_LAB_DIR/machine/gpu/pci" ]; then
+  mkdir -p "$AI_SANDBOX_LAB_DIR/machines/$label"
+  cp -a "$AI_SANDBOX_LAB_DIR/machine/gpu/pci" "$AI_SANDBOX_LAB_DIR/machines/$label/pci"
+  # A rebooted Linode comes back (systemd in a container exits on reboot and poweroff; Linode's
+  # shutdown watchdog boots a Linode that went down by itself): the driver's reboot path needs that.
+  gpu=(-v "$AI_SANDBOX_LAB_DIR/machines/$label/pci:/sys/bus/pci/devices" --restart on-failure)
+fi
+powered_on=$(date +%s.%N)
 
 # A fixed address per label (from its hash), so that it survives the machine's reboots.
 start=$(( $(printf '%s' "$label" | cksum | cut -d' ' -f1) % 200 + 20 ))
@@ -41,7 +56,7 @@ for offset in $(seq 0 199); do
       -v /sys/fs/cgroup:/sys/fs/cgroup:rw -v "$machine-docker:/var/lib/docker" \
       --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
       -v "$AI_SANDBOX_LAB_MIRROR:/srv/ai-sandbox-mirror:ro" -v "$AI_SANDBOX_LAB_DIR/machine:/srv/ai-sandbox-lab:ro" \
-      "$AI_SANDBOX_BASE_IMAGE" /lib/systemd/systemd >/dev/null 2>"$AI_SANDBOX_LAB_DIR/hook-$label.err"; then
+      "${gpu[@]}" "$AI_SANDBOX_BASE_IMAGE" /lib/systemd/systemd >/dev/null 2>"$AI_SANDBOX_LAB_DIR/hook-$label.err"; then
     break
   fi
   docker rm -f "$machine" >/dev/null 2>&1 || true
@@ -70,7 +85,8 @@ chmod 0600 "$AI_SANDBOX_LAB_DIR/env-$label.json"
 docker cp "$AI_SANDBOX_LAB_DIR/env-$label.json" "$machine:/root/StackScript.env.json"
 rm -f "$AI_SANDBOX_LAB_DIR/env-$label.json"
 docker exec -i "$machine" sh -c 'cat > /root/launch-stackscript.py' <<'PY'
-import json, os
+import json, os, sys, time
+time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 0)  # the rest of the OS's boot (the lab profile's)
 with open("/root/StackScript.env.json") as handle:
     os.environ.update(json.load(handle))
 os.execv("/bin/bash", ["bash", "/root/StackScript"])
@@ -78,12 +94,20 @@ PY
 docker exec "$machine" chmod 0700 /root/StackScript /root/launch-stackscript.py
 docker exec "$machine" chmod 0600 /root/StackScript.env.json
 
-if [ -f "$AI_SANDBOX_LAB_DIR/machine/preboot/$label.sh" ]; then
-  log "running preboot/$label.sh"
-  docker exec -i "$machine" bash < "$AI_SANDBOX_LAB_DIR/machine/preboot/$label.sh"
-fi
+for preboot in all "$label"; do
+  if [ -f "$AI_SANDBOX_LAB_DIR/machine/preboot/$preboot.sh" ]; then
+    log "running preboot/$preboot.sh"
+    docker exec -i "$machine" bash < "$AI_SANDBOX_LAB_DIR/machine/preboot/$preboot.sh"
+  fi
+done
 
+# The StackScript starts when the OS has booted: what the container took so far counts towards that.
+os_boot_left=$(python3 -c 'import sys, time; print(max(float(sys.argv[1]) - (time.time() - float(sys.argv[2])), 0))' \
+  "${AI_SANDBOX_LAB_OS_BOOT_SECONDS:-0}" "$powered_on")
 docker exec "$machine" systemd-run --unit linode-stackscript -p RemainAfterExit=yes \
-  /usr/bin/python3 /root/launch-stackscript.py >/dev/null
-log "StackScript started"
+  /usr/bin/python3 /root/launch-stackscript.py "$os_boot_left" >/dev/null
+python3 -c 'import json, sys, time; json.dump({"powered_on_at": float(sys.argv[1]),
+  "stackscript_starts_at": time.time() + float(sys.argv[2])}, open(sys.argv[3], "w"))' \
+  "$powered_on" "$os_boot_left" "$AI_SANDBOX_LAB_DIR/boot-$label.json"
+log "StackScript started (after $os_boot_left s more of the OS's boot)"
 echo "$address"

@@ -6,13 +6,23 @@ malformed model id, a gated model without a token, port 8000 taken by another pr
 
 Run with `make e2e` (part of `make test`); about 15 minutes on 2 cores, most of it loading the real
 Open WebUI image into the machine's Docker.
+
+With AI_SANDBOX_LAB_PROFILE=real-scale (not part of `make test`) the ready machine serves
+Mistral-7B-Instruct-v0.3 at the profile's sizes and times, with a stand-in GPU, its images pulled from a
+registry, and more assertions: the driver loaded from the stand-in packages, the engine reserved the GPU
+through the NVIDIA hook, every Hub file was downloaded at most once, nothing asked the Hub after the
+download phase (across the engine's start and a reboot), and Open WebUI's first start asked it nothing.
 """
 
+import calendar
 import hashlib
+import json
 import os
 import threading
 import time
 
+import lab_profile
+import lab_scale
 import pytest
 from lab import HF_TOKEN, Lab, run, say
 
@@ -20,7 +30,10 @@ READY = "e2e-ready"
 BAD_MODEL = "e2e-bad-model"
 GATED = "e2e-gated"
 PORT_TAKEN = "e2e-port-taken"
-MODEL = "oneclick-testbed/tiny-chat"
+PROFILE = lab_profile.load()
+MODEL = PROFILE.model  # the ready machine's: tiny-chat, or Mistral-7B-Instruct-v0.3 at real scale
+SMALL_MODEL = "oneclick-testbed/tiny-chat"
+real_scale_only = pytest.mark.skipif(not PROFILE.real_scale, reason="real-scale profile only")
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +47,18 @@ def lab():
 
 
 def power_cycle(lab, label):
-    """Pull the plug: systemd powers off, the container stops, then starts again (a reboot)."""
+    """Pull the plug: systemd powers off, the container stops, then starts again (a reboot). A machine
+    with a restart policy (real-scale) comes back by itself: its start time changes."""
     machine = lab.machine(label)
+    started = run(["docker", "inspect", "-f", "{{.State.StartedAt}}", machine]).stdout.strip()
     run(["docker", "exec", machine, "systemctl", "poweroff"], check=False)
     for _second in range(60):
-        if run(["docker", "inspect", "-f", "{{.State.Running}}", machine]).stdout.strip() == "false":
+        state = run(["docker", "inspect", "-f", "{{.State.Running}} {{.State.StartedAt}}", machine]).stdout.split()
+        if state[0] == "false" or state[1] != started:
             break
         time.sleep(1)
-    run(["docker", "start", machine])
+    if run(["docker", "inspect", "-f", "{{.State.Running}}", machine]).stdout.strip() == "false":
+        run(["docker", "start", machine])
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +69,7 @@ def booted(lab):
     provisioned = {
         BAD_MODEL: lab.provision(BAD_MODEL, "$(reboot)"),
         GATED: lab.provision(GATED, "oneclick-testbed/gated-chat"),
-        PORT_TAKEN: lab.provision(PORT_TAKEN, MODEL, "-e", "hf_token=" + HF_TOKEN),
+        PORT_TAKEN: lab.provision(PORT_TAKEN, SMALL_MODEL, "-e", "hf_token=" + HF_TOKEN),
         READY: lab.provision(READY, MODEL, "-e", "hf_token=" + HF_TOKEN),
     }
     power_cycled = threading.Event()
@@ -75,8 +92,7 @@ def booted(lab):
 
 
 def machine_address(lab, label):
-    template = '{{(index .NetworkSettings.Networks "ai-sandbox-e2e").IPAddress}}'
-    return run(["docker", "inspect", "-f", template, lab.machine(label)]).stdout.strip()
+    return lab.address(label)
 
 
 def plain(value):
@@ -141,7 +157,9 @@ def test_validate_playbook_passes_from_the_control_node(lab, booted):
         inventory=lab.inventory_file(),
     )
     assert "Stand-in reply to: Say hello in five words." in result.stdout
-    assert "offers tiny-chat" in result.stdout or "offers %s" % MODEL in result.stdout, result.stdout[-3000:]
+    assert "offers %s" % MODEL.split("/")[-1] in result.stdout or "offers %s" % MODEL in result.stdout, result.stdout[
+        -3000:
+    ]
     assert "failed=0" in result.stdout
 
 
@@ -196,6 +214,92 @@ def test_the_token_stays_in_root_only_files(lab, booted, label):
         lab.read(label, "/etc/motd"),
     ):
         assert text and HF_TOKEN not in text
+
+
+# --- real scale ---------------------------------------------------------------------------------------
+def phase(status, label):
+    return next((p for p in status["phases"] if p["phase"] == label), None)
+
+
+def epoch(iso):
+    return calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+@real_scale_only
+def test_the_driver_came_from_the_stand_in_packages(lab, booted):
+    smi = lab.exec(READY, "nvidia-smi", check=False)
+    assert smi.returncode == 0 and "NVIDIA RTX 4000 Ada Generation" in smi.stdout and "CUDA Version: 13.0" in smi.stdout
+    installed = lab.exec(READY, "dpkg-query", "-W", "-f", "${Package} ${Status}\n").stdout
+    kernel = lab.exec(READY, "uname", "-r").stdout.strip()
+    precompiled = "linux-modules-nvidia-580-server-open-%s install ok installed" % kernel in installed
+    dkms = "nvidia-kernel-open-dkms install ok installed" in installed
+    assert precompiled or dkms, installed
+    say("driver installed by the %s method" % ("precompiled" if precompiled else "DKMS"))
+    facts = json.loads(lab.read(READY, "/var/lib/ai-sandbox/sandbox.json"))
+    assert str(facts["gpus"]) == "1", facts
+
+
+@real_scale_only
+def test_the_images_came_through_the_registry_and_the_engine_reserved_the_gpu(lab, booted):
+    address = machine_address(lab, READY)
+    with open(os.path.join(lab.dir, "registry-access.log")) as handle:
+        records = [json.loads(line) for line in handle]
+    pulled = {r["path"].split("/blobs/")[0][4:] for r in records if r["client"] == address and "/blobs/" in r["path"]}
+    assert pulled >= {lab_scale.VLLM_REPOSITORY, lab_scale.UI_REPOSITORY}, pulled
+    images = lab.exec(READY, "docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    assert "%s/%s:%s" % (lab.registry_address, lab_scale.VLLM_REPOSITORY, lab_scale.VLLM_TAG) in images, images
+    hook = lab.read(READY, "/var/log/nvidia-container-runtime-hook.log") or ""
+    assert "prestart" in hook and "NVIDIA_VISIBLE_DEVICES=all" in hook, hook
+
+
+@real_scale_only
+def test_every_hub_file_was_downloaded_at_most_once(lab, booted):
+    records = lab_scale.hub_records(lab.hub_log, machine_address(lab, READY))
+    sizes = {f["path"]: f["size"] for f in lab.profile.hub_files()}
+    downloaded = lab_scale.downloads_per_file(records)
+    assert downloaded, "the Hub stand-in sent no file to %s" % READY
+    twice = {name: sent for name, sent in downloaded.items() if sent > sizes[name]}
+    say("Hub files sent to %s: %s" % (READY, ", ".join("%s %d B" % item for item in sorted(downloaded.items()))))
+    assert not twice, "sent more than once (bytes sent, file sizes %s): %s" % (
+        {name: sizes[name] for name in twice},
+        twice,
+    )
+
+
+@real_scale_only
+def test_open_webuis_first_start_asked_the_hub_nothing(lab, booted):
+    records = lab_scale.hub_records(lab.hub_ui_log)
+    assert records == [], ["%s %s %d" % (r["method"], r["path"], r["status"]) for r in records[:10]]
+
+
+@real_scale_only
+def test_nothing_asks_the_hub_after_the_download_across_engine_start_and_a_reboot(lab, booted):
+    status = booted["statuses"][READY]
+    download = phase(status, "model download")
+    assert download, status["phases"]
+    # The status file's times are whole seconds: a second's slack.
+    done = epoch(download["started_at"]) + download["seconds"] + 1.0
+    address = machine_address(lab, READY)
+
+    def late():
+        return [
+            "%s %s %d (%+.1f s)" % (r["method"], r["path"], r["status"], r["time"] - done)
+            for r in lab_scale.hub_records(lab.hub_log, address)
+            if r["time"] > done
+        ]
+
+    assert late() == [], "after the download phase ended, through the engine's start"
+    say("%s: rebooting to watch the engine come back" % READY)
+    power_cycle(lab, READY)
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        if lab.exec(READY, "python3", "-c", "import urllib.request; urllib.request.urlopen("
+                    "'http://127.0.0.1:8000/v1/models', timeout=5)", check=False).returncode == 0:  # fmt: skip
+            break
+        time.sleep(5)
+    else:
+        raise AssertionError("the engine did not answer within 900 s of the reboot")
+    assert late() == [], "after the download phase ended, through a reboot"
 
 
 def test_destroy_removes_each_instance_and_its_machine(lab, booted):

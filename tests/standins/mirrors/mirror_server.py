@@ -175,7 +175,8 @@ class RegistryHandler(BaseHTTPRequestHandler):
                 sent += len(block)
         finally:
             connection.close()
-            self.log.write(client=self.client_address[0], method=self.command, path=self.path, status=status, bytes=sent)
+            client = self.client_address[0]
+            self.log.write(client=client, method=self.command, path=self.path, status=status, bytes=sent)
 
 
 def main():

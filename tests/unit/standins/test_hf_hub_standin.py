@@ -121,7 +121,7 @@ def test_a_scaled_file_takes_its_real_time_and_the_log_says_what_was_sent(hub):
     elapsed = time.monotonic() - started
     # 1 MB served stands for 50 MB real: at 40 MB/s that is 1.25 s (less the first burst).
     assert status == 206 and len(body) == 1_000_000
-    assert 0.9 < elapsed < 3.0, elapsed
+    assert 0.9 < elapsed < 15, elapsed  # never faster than its real time; a loaded machine may be slower
     with open(hub[1]) as handle:
         records = [json.loads(line.split(" ", 4)[4]) for line in handle]
     last = records[-1]

