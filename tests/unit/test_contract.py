@@ -167,7 +167,7 @@ def test_the_defaults_are_the_roles_and_the_stackscripts():
             return yaml.safe_load(handle)
 
     engine, ui = role_defaults("vllm_service"), role_defaults("open_webui")
-    assert contract.DEFAULTS == {
+    expected = {
         "model": engine["vllm_service_model"],
         "api_port": engine["vllm_service_port"],
         "ui_port": ui["open_webui_port"],
@@ -176,6 +176,7 @@ def test_the_defaults_are_the_roles_and_the_stackscripts():
         "chats_dir": ui["open_webui_data_dir"],
         "credentials_file": ui["open_webui_credentials_file"],
     }
+    assert expected == contract.DEFAULTS
     assert ui["open_webui_project_dir"] == engine["vllm_service_project_dir"]
     with open(SCRIPT) as handle:
         header = handle.read()
