@@ -110,9 +110,13 @@ def test_the_stackscript_tags_match_the_site_playbook():
     with open(os.path.join(ROOT, "playbooks", "site.yml")) as handle:
         play = yaml.safe_load(handle)[0]
     block = play["tasks"][0]["block"]
-    role_tags = [task["tags"][0] for task in block if "import_role" in str(task)]
+    main_roles = [task for task in block if "import_role" in str(task) and "tasks_from" not in str(task)]
+    role_tags = [task["tags"][0] for task in main_roles]
     motd_tags = play["tasks"][1]["tags"]
     assert role_tags + motd_tags == contract.STAGE_TAGS
+    marks = [t["ansible.builtin.set_fact"]["ai_sandbox_marks"] for t in block if "ai_sandbox_marks" in str(t)]
+    named = [m.split("'phase': '")[1].split("'")[0] for m in marks]
+    assert set(named) == set(contract.STAGE_TAGS[:-1]) | set(contract.PREFETCH_MARKS) | {"end"}
 
 
 # --- producers ------------------------------------------------------------------------------------
@@ -167,7 +171,7 @@ def test_the_defaults_are_the_roles_and_the_stackscripts():
             return yaml.safe_load(handle)
 
     engine, ui = role_defaults("vllm_service"), role_defaults("open_webui")
-    assert contract.DEFAULTS == {
+    expected = {
         "model": engine["vllm_service_model"],
         "api_port": engine["vllm_service_port"],
         "ui_port": ui["open_webui_port"],
@@ -176,6 +180,7 @@ def test_the_defaults_are_the_roles_and_the_stackscripts():
         "chats_dir": ui["open_webui_data_dir"],
         "credentials_file": ui["open_webui_credentials_file"],
     }
+    assert expected == contract.DEFAULTS
     assert ui["open_webui_project_dir"] == engine["vllm_service_project_dir"]
     with open(SCRIPT) as handle:
         header = handle.read()

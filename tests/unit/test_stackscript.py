@@ -40,6 +40,8 @@ def base_env(tmp_path, systemd=False):
         "AI_SANDBOX_SYSTEMD_DIR": str(systemd_dir),
         "AI_SANDBOX_UNIT_DIR": str(tmp_path / "units"),
         "FAKE_CALLS": str(tmp_path / "calls.log"),
+        # The status page server binds port 3000: never on the test host.
+        "AI_SANDBOX_STATUS_PAGE": "0",
     }
 
 
