@@ -37,9 +37,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The contract sits beside this file in the state directory, and in plugins/module_utils in the repository.
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "plugins", "module_utils"))
+sys.path.insert(0, HERE)
 
-import sandbox_contract  # beside this file, in the repository and in the state directory
+import sandbox_contract  # noqa: E402 (found through the paths above)
 
 DEFAULT_MODEL = sandbox_contract.DEFAULTS["model"]
 DEFAULT_REPO = "https://github.com/oneclick-ai/ai_sandbox.git"
@@ -514,10 +517,12 @@ def update_motd(paths, view, since=0.0):
 
 
 def command_status_serve(paths, env):
+    """Serve until SIGTERM. AI_SANDBOX_STATUS_DIRECT=1 skips the redirect; AI_SANDBOX_STATUS_PORT moves the
+    port (tests)."""
     direct = env.get("AI_SANDBOX_STATUS_DIRECT") == "1" or not shutil.which("iptables")
     if not direct and not redirect_first():
         direct = True
-    port = PUBLIC_PORT if direct else INNER_PORT
+    port = int(env.get("AI_SANDBOX_STATUS_PORT") or PUBLIC_PORT) if direct else INNER_PORT
     started = time.time()
     StatusHandler.paths = paths
     StatusHandler.since = started
