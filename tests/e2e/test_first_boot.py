@@ -237,14 +237,6 @@ def test_the_token_stays_in_root_only_files(lab, booted, label):
         assert text and HF_TOKEN not in text
 
 
-def test_destroy_removes_each_instance_and_its_machine(lab, booted):
-    for label in (READY, BAD_MODEL, GATED, PORT_TAKEN):
-        result = lab.playbook("destroy.yml", "-e", "label=" + label, "-e", "confirm=yes")
-        assert "Deleted %s" % label in result.stdout
-        assert run(["docker", "inspect", lab.machine(label)], check=False).returncode != 0
-    assert lab.inventory().get("ai_sandbox", {}).get("hosts", []) == []
-
-
 def test_port_3000_answers_from_the_first_minute_and_never_refuses_after(lab, booted):
     """The status page answers soon after the machine starts, and keeps answering, here through a failed
     first boot (the gated model), where it then shows the failure."""
@@ -277,3 +269,11 @@ def test_once_ready_port_3000_is_open_webui(lab, booted):
         lab.exec(READY, "systemctl", "is-active", "ai-sandbox-status.service", check=False).stdout.strip() != "active"
     )
     assert "Chat in your browser" in lab.read(READY, "/etc/motd")
+
+
+def test_destroy_removes_each_instance_and_its_machine(lab, booted):
+    for label in (READY, BAD_MODEL, GATED, PORT_TAKEN):
+        result = lab.playbook("destroy.yml", "-e", "label=" + label, "-e", "confirm=yes")
+        assert "Deleted %s" % label in result.stdout
+        assert run(["docker", "inspect", lab.machine(label)], check=False).returncode != 0
+    assert lab.inventory().get("ai_sandbox", {}).get("hosts", []) == []
