@@ -63,6 +63,7 @@ def early_failure(tmp_path, code):
     return first_boot(tmp_path, 1)  # pull_failed: ansible-pull ends before the play wrote a report
 
 
+@pytest.mark.stackscript
 @pytest.mark.parametrize("code", sorted(contract.FAILURES))
 def test_every_class_reads_the_same_in_status_motd_and_exit_code(tmp_path, code):
     label, exit_code = expected(code)
