@@ -9,9 +9,12 @@ Open WebUI image into the machine's Docker.
 """
 
 import hashlib
+import json
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from lab import HF_TOKEN, Lab, run, say
@@ -44,6 +47,35 @@ def power_cycle(lab, label):
     run(["docker", "start", machine])
 
 
+class PortWatcher:
+    """Asks a machine's port 3000 once a second, from its provisioning on, as a visitor's browser would."""
+
+    def __init__(self, lab, label):
+        self.lab, self.label, self.seen, self.stop = lab, label, [], threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.wait(1.0):
+            address = run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                           self.lab.machine(self.label)], check=False).stdout.strip()  # fmt: skip
+            if not address:
+                continue
+            try:
+                with urllib.request.urlopen("http://%s:3000/" % address, timeout=3) as response:
+                    body = response.read().decode("utf-8", "replace")
+                self.seen.append((time.time(), "status page" if "One-Click AI Sandbox" in body else "other", body))
+            except urllib.error.HTTPError as exc:
+                self.seen.append((time.time(), "http %d" % exc.code, ""))
+            except (urllib.error.URLError, OSError) as exc:
+                self.seen.append((time.time(), "refused" if "refused" in str(exc) else "no answer", str(exc)))
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(10)
+        return self.seen
+
+
 @pytest.fixture(scope="module")
 def booted(lab):
     """Provision the four machines; power-cycle the ready one during its ansible-pull; wait for all."""
@@ -55,6 +87,7 @@ def booted(lab):
         PORT_TAKEN: lab.provision(PORT_TAKEN, MODEL, "-e", "hf_token=" + HF_TOKEN),
         READY: lab.provision(READY, MODEL, "-e", "hf_token=" + HF_TOKEN),
     }
+    watcher = PortWatcher(lab, GATED)
     power_cycled = threading.Event()
 
     def on_phase(label, status):
@@ -71,7 +104,13 @@ def booted(lab):
     started = time.time()
     statuses = lab.wait_first_boot(list(provisioned), timeout=2400, on_phase=on_phase)
     say("all first boots ended after %.0f s" % (time.time() - started))
-    return {"provisioned": provisioned, "statuses": statuses, "power_cycled": power_cycled.is_set()}
+    time.sleep(5)
+    return {
+        "provisioned": provisioned,
+        "statuses": statuses,
+        "power_cycled": power_cycled.is_set(),
+        "port_3000": watcher.finish(),
+    }
 
 
 def machine_address(lab, label):
@@ -196,6 +235,40 @@ def test_the_token_stays_in_root_only_files(lab, booted, label):
         lab.read(label, "/etc/motd"),
     ):
         assert text and HF_TOKEN not in text
+
+
+def test_port_3000_answers_from_the_first_minute_and_never_refuses_after(lab, booted):
+    """The status page answers soon after the machine starts, and keeps answering, here through a failed
+    first boot (the gated model), where it then shows the failure."""
+    seen = booted["port_3000"]
+    started = run(["docker", "inspect", "-f", "{{.State.StartedAt}}", lab.machine(GATED)]).stdout.strip()
+    boot = time.mktime(time.strptime(started[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    answers = [when for when, outcome, _body in seen if outcome == "status page"]
+    assert answers, seen[-5:]
+    say("port 3000 of %s answered %.0f s after the machine started" % (GATED, answers[0] - boot))
+    assert answers[0] - boot <= 90
+    after = [(when, outcome) for when, outcome, _body in seen if when >= answers[0]]
+    assert all(outcome == "status page" for _when, outcome in after), after
+    last = [body for _when, outcome, body in seen if outcome == "status page"][-1]
+    assert "The setup failed in phase <b>model download</b>" in last
+
+
+def test_the_status_page_says_where_the_setup_is_in_json(lab, booted):
+    address = machine_address(lab, GATED)
+    with urllib.request.urlopen("http://%s:3000/status.json" % address, timeout=5) as response:
+        view = json.loads(response.read())
+    assert (view["state"], view["phase"]) == ("failed", "model download")
+    assert view["reason"].startswith("model download refused: gated repository")
+
+
+def test_once_ready_port_3000_is_open_webui(lab, booted):
+    address = machine_address(lab, READY)
+    with urllib.request.urlopen("http://%s:3000/health" % address, timeout=5) as response:
+        assert json.loads(response.read()) == {"status": True}
+    assert (
+        lab.exec(READY, "systemctl", "is-active", "ai-sandbox-status.service", check=False).stdout.strip() != "active"
+    )
+    assert "Chat in your browser" in lab.read(READY, "/etc/motd")
 
 
 def test_destroy_removes_each_instance_and_its_machine(lab, booted):
