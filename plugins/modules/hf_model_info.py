@@ -22,11 +22,11 @@ description:
     C(token_refused), C(access_refused), C(not_found), C(hub_unreachable), C(hub_error),
     C(bad_config), C(disk_too_small).
   - Returns what the sizing of vLLM needs - the model's C(config.json) and the size of the weight
-    files vLLM loads - and which of the repository's formats to fetch and serve (RV(model.format)): a
+    files vLLM loads - and which of the repository's formats to fetch and serve, RV(model.format). A
     repository with both (Mistral's own models) is served in the Mistral format, as vLLM does by default, and
     only that format's files are listed, so the engine never fetches the other one at start.
   - When an earlier download of the same revision finished and its files are all still in O(cache_dir)
-    (M(oneclick.ai_sandbox.hf_download) leaves a manifest), answers from the cache without asking the Hub:
+    (M(oneclick.ai_sandbox.hf_download) leaves a manifest), answers from the cache without asking the Hub;
     a reboot, a resumed first boot or a re-run needs neither the Hub nor a valid token.
 author:
   - One-Click AI Sandbox maintainers (@oneclick-ai)
