@@ -333,6 +333,8 @@ class InstanceModule:
                 errors.append(common.password_error(params["root_pass"]))
             for key in params["authorized_keys"] or []:
                 errors.append(common.ssh_key_error(key))
+            if params["stackscript_id"] is not None:
+                errors.append(common.int_range_error(params["stackscript_id"], "stackscript_id", 1, 2**31 - 1))
             if params["stackscript_label"] is not None:
                 errors.append(common.text_error(params["stackscript_label"], "stackscript_label", 3, 128))
             for tag in params["tags"]:

@@ -720,6 +720,9 @@ class Emulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle's algorithm and the client's
+            # delayed ACK hold every answer for some 40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, fmt, *args):
                 pass
