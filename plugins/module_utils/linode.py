@@ -11,52 +11,24 @@ have been carried out although its answer was lost (a 5xx, a reset connection, a
 is never simply sent again: the caller's ``recover`` looks for what it would have made (by label and
 the sandbox tag) first.
 
-The rules its inputs must follow are in linode_input.py (re-exported here).
+The rules its inputs must follow are in linode_input.py.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import re
 import time
 
-# The input rules live beside the client (checking an answer needs no linode_api4); re-exported, so
-# that modules and the inventory plugin use one name space.
-from ansible_collections.oneclick.ai_sandbox.plugins.module_utils.linode_input import (  # noqa: F401
-    FIREWALL_LABEL_MAX,
-    FIREWALL_SUFFIX,
-    LABEL_MAX,
-    LABEL_PATTERN,
-    LABEL_RULE,
-    PRIVATE_IMAGE,
+from ansible_collections.oneclick.ai_sandbox.plugins.module_utils.linode_input import (
     RTX4000_PLAN,
-    RTX4000_PLAN_FORM,
-    RTX4000_REGIONS,
     SANDBOX_TAG,
-    SUPPORTED_IMAGES,
     api_token_error,
     api_url_error,
-    bool_value,
-    cidr_list,
-    cidr_value,
-    credentials_in,
-    firewall_label_error,
-    hf_token_error,
-    image_error,
     int_range_error,
-    label_error,
-    model_id_error,
-    password_error,
-    plan_error,
-    region_error,
-    repo_ref_error,
-    repo_url_error,
     shown,
-    ssh_key_error,
-    text_error,
-    udf_name_error,
-    without_credentials,
 )
 
 try:
@@ -178,7 +150,7 @@ def retry_after(exc, attempt):
         seconds = float(header)
     except (TypeError, ValueError):
         return backoff(attempt)
-    if seconds != seconds:  # NaN
+    if math.isnan(seconds):
         return backoff(attempt)
     return min(max(0.0, seconds), RETRY_AFTER_CAP)
 

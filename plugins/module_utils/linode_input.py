@@ -46,8 +46,8 @@ FIREWALL_SUFFIX = "-firewall"
 SHOWN_MAX = 60
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 UDF_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9_]{4,250}")
-HF_TOKEN_FORM = "hf_ followed by letters, digits and '_' (a Hugging Face access token)"
+HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9_-]{4,250}")
+HF_TOKEN_FORM = "hf_ followed by letters, digits, '_' and '-' (a Hugging Face access token)"
 API_TOKEN_PATTERN = re.compile(r"[\x21-\x7e]{1,512}")
 SSH_KEY_PATTERN = re.compile(
     r"(?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com"

@@ -27,7 +27,7 @@ description:
   - The firewall's rules and status are reconciled on every run (changed, diff and check mode), and it
     is attached to an existing instance through the firewall's devices.
   - A create that fails leaves nothing behind (a firewall made for it is deleted again). A create whose
-    answer is lost (5xx, a reset connection, a timeout) is not sent twice: the instance is looked up by
+    answer is lost (5xx, a reset connection, a timeout) is not sent twice - the instance is looked up by
     label and tag first.
   - An existing instance whose region, plan or image differs from the request is reported as a
     failure, never silently kept or destroyed.
@@ -210,8 +210,9 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode as common
+from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode_input as rules
 
-SANDBOX_TAG = common.SANDBOX_TAG
+SANDBOX_TAG = rules.SANDBOX_TAG
 STACKSCRIPT_DATA_MAX = 65535  # characters of the UDF values as JSON (the API's limit)
 POLL = (0.5, 1.0, 2.0)  # seconds between status reads while waiting; then every 2 s
 
@@ -227,7 +228,7 @@ def find_firewall(client, label):
 
 
 def firewall_label(label):
-    return label + common.FIREWALL_SUFFIX
+    return label + rules.FIREWALL_SUFFIX
 
 
 def firewall_rules(settings):
@@ -256,7 +257,7 @@ def firewall_rules(settings):
 
 
 def _address(text):
-    network, error = common.cidr_value(text)
+    network, error = rules.cidr_value(text)
     return text if error else network
 
 
@@ -322,33 +323,33 @@ class InstanceModule:
     def check_inputs(self):
         """Every refusal that needs no API call, before the first one."""
         params = self.params
-        errors = [common.label_error(params["label"])]
+        errors = [rules.label_error(params["label"])]
         settings = params["firewall"]
         managed = params["state"] == "present" and settings and settings["enabled"]
         if managed:
-            errors.append(common.firewall_label_error(params["label"]))
+            errors.append(rules.firewall_label_error(params["label"]))
         if params["state"] == "present":
-            errors += [common.plan_error(params["plan"]), common.image_error(params["image"])]
+            errors += [rules.plan_error(params["plan"]), rules.image_error(params["image"])]
             if params["root_pass"] is not None:
-                errors.append(common.password_error(params["root_pass"]))
+                errors.append(rules.password_error(params["root_pass"]))
             for key in params["authorized_keys"] or []:
-                errors.append(common.ssh_key_error(key))
+                errors.append(rules.ssh_key_error(key))
             if params["stackscript_id"] is not None:
-                errors.append(common.int_range_error(params["stackscript_id"], "stackscript_id", 1, 2**31 - 1))
+                errors.append(rules.int_range_error(params["stackscript_id"], "stackscript_id", 1, 2**31 - 1))
             if params["stackscript_label"] is not None:
-                errors.append(common.text_error(params["stackscript_label"], "stackscript_label", 3, 128))
+                errors.append(rules.text_error(params["stackscript_label"], "stackscript_label", 3, 128))
             for tag in params["tags"]:
-                errors.append(common.text_error(tag, "tags", 3, 50))
+                errors.append(rules.text_error(tag, "tags", 3, 50))
             errors += self.check_stackscript_data()
-            errors.append(common.int_range_error(params["wait_timeout"], "wait_timeout", 1, 3600))
+            errors.append(rules.int_range_error(params["wait_timeout"], "wait_timeout", 1, 3600))
         if managed:
-            networks, refused = common.cidr_list(settings["allowed_cidrs"], "firewall.allowed_cidrs")
+            networks, refused = rules.cidr_list(settings["allowed_cidrs"], "firewall.allowed_cidrs")
             errors += refused
             if not networks and not refused:
                 errors.append("firewall.allowed_cidrs: empty; give at least one network, or leave out firewall")
             settings["allowed_cidrs"] = networks
             for port in settings["ports"]:
-                errors.append(common.int_range_error(port, "firewall.ports", 1, 65535))
+                errors.append(rules.int_range_error(port, "firewall.ports", 1, 65535))
             if not settings["ports"]:
                 errors.append("firewall.ports: empty; give at least one port")
         errors = [e for e in errors if e]
@@ -360,7 +361,7 @@ class InstanceModule:
         data = {}
         for option in ("stackscript_data", "stackscript_secrets"):
             for name, value in (self.params[option] or {}).items():
-                errors.append(common.udf_name_error(name, "%s key" % option))
+                errors.append(rules.udf_name_error(name, "%s key" % option))
                 if not isinstance(value, (str, int, float, bool)):
                     errors.append("%s.%s: expected a string" % (option, name))
                 data[name] = value
@@ -382,7 +383,7 @@ class InstanceModule:
         if not found:
             self.fail(
                 "stackscript_label: no StackScript of yours is labelled %s; publish it first "
-                "(oneclick.ai_sandbox.linode_stackscript)" % common.shown(label)
+                "(oneclick.ai_sandbox.linode_stackscript)" % rules.shown(label)
             )
         return found[0]["id"]
 
@@ -392,12 +393,12 @@ class InstanceModule:
         if plan not in plans:
             self.fail(
                 "plan: %s does not exist; RTX 4000 Ada plans now: %s"
-                % (common.shown(plan), ", ".join(sorted(plans)) or "none")
+                % (rules.shown(plan), ", ".join(sorted(plans)) or "none")
             )
         offers = self.client.get_all("/regions/availability", filters={"plan": plan})
         available = sorted(o["region"] for o in offers if o.get("available") and o.get("plan") == plan)
         if region not in available:
-            where = ", ".join(r for r in available if r in common.RTX4000_REGIONS) or "no region at the moment"
+            where = ", ".join(r for r in available if r in rules.RTX4000_REGIONS) or "no region at the moment"
             self.fail(
                 "plan %s is not available in region %s now; it is available in: %s" % (plan, region, where),
                 available_regions=available,
@@ -551,7 +552,7 @@ class InstanceModule:
         if not params["region"]:
             self.fail(
                 "region is required to create instance %s; choose one of %s"
-                % (params["label"], ", ".join(common.RTX4000_REGIONS))
+                % (params["label"], ", ".join(rules.RTX4000_REGIONS))
             )
         if not params["root_pass"] and not params["authorized_keys"]:
             self.fail("root_pass or authorized_keys is required to create instance %s" % params["label"])
@@ -648,7 +649,7 @@ def main():
     argument_spec.update(
         label={"type": "str", "required": True},
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
-        region={"type": "str", "choices": common.RTX4000_REGIONS},
+        region={"type": "str", "choices": rules.RTX4000_REGIONS},
         plan={"type": "str", "default": "g2-gpu-rtx4000a1-s"},
         image={"type": "str", "default": "linode/ubuntu22.04"},
         root_pass={"type": "str", "no_log": True},

@@ -25,59 +25,67 @@ author:
 extends_documentation_fragment:
   - oneclick.ai_sandbox.attributes
 options:
-  label:
+  answers:
     description:
-      - The Linode's label - Linode's rule (3 to 64 letters, digits, C(-), C(_) or C(.), starting with a
-        letter, ending with a letter or digit, no C(--), C(__) or C(..)); at most 23 characters when
-        O(allowed_cidrs) asks for a firewall (labelled C(<label>-firewall), at most 32 characters).
-    type: raw
-  region:
-    description: One of the regions with RTX 4000 Ada plans - us-ord, de-fra-2, jp-osa, fr-par, us-sea, sg-sin-2.
-    type: raw
-  plan:
-    description: An RTX 4000 Ada plan id, C(g2-gpu-rtx4000a<gpus>-<size>).
-    type: raw
-  image:
-    description: C(linode/ubuntu22.04), C(linode/ubuntu24.04) or a private image C(private/<id>).
-    type: raw
-  model:
-    description: A Hugging Face model id, C(<owner>/<name>).
-    type: raw
-  hf_token:
-    description: A Hugging Face access token (C(hf_) and letters, digits, C(_)). Never shown.
-    type: raw
-  hf_endpoint:
-    description:
-      - The Hugging Face Hub or a mirror that the controller asks; C(https://), C(http://) only to this
-        machine.
-    type: raw
-  allowed_cidrs:
-    description:
-      - Networks allowed in, a list or a comma-separated string of IPv4 or IPv6 networks (spaces around
-        commas are fine).
-    type: raw
-  repo_url:
-    description:
-      - The collection repository the first boot runs as root - C(https://host[:port]/path), no
-        credentials, query or fragment (C(http://) only with O(insecure_repo_url)).
-    type: raw
-  repo_ref:
-    description:
-      - A branch, tag or commit (letters, digits, C(.), C(_), C(-), C(+), C(/); not starting with C(-) or
-        C(/); no C(..)).
-    type: raw
-  insecure_repo_url:
-    description: Allow a plain C(http://) O(repo_url) (a lab's local mirror). A boolean.
-    type: raw
-  ui_auth:
-    description: Whether Open WebUI asks for a login. A boolean.
-    type: raw
-  wait_for_api:
-    description: Whether to wait until the API answers. A boolean.
-    type: raw
-  hub_check:
-    description: Whether the controller asks the Hub for the model and the token. A boolean.
-    type: raw
+      - The answers, as one dictionary (in a playbook one Jinja expression, so that each value reaches the
+        module exactly as given on every supported ansible-core).
+      - An answer that is left out or null is not checked.
+    type: dict
+    required: true
+    suboptions:
+      label:
+        description:
+          - The Linode's label - Linode's rule (3 to 64 letters, digits, C(-), C(_) or C(.), starting with a
+            letter, ending with a letter or digit, no C(--), C(__) or C(..)); at most 23 characters when
+            O(answers.allowed_cidrs) asks for a firewall (labelled C(<label>-firewall), at most 32 characters).
+        type: raw
+      region:
+        description: One of the regions with RTX 4000 Ada plans - us-ord, de-fra-2, jp-osa, fr-par, us-sea, sg-sin-2.
+        type: raw
+      plan:
+        description: An RTX 4000 Ada plan id, C(g2-gpu-rtx4000a<gpus>-<size>).
+        type: raw
+      image:
+        description: C(linode/ubuntu22.04), C(linode/ubuntu24.04) or a private image C(private/<id>).
+        type: raw
+      model:
+        description: A Hugging Face model id, C(<owner>/<name>).
+        type: raw
+      hf_token:
+        description: A Hugging Face access token (C(hf_) and letters, digits, C(_), C(-)). Never shown.
+        type: raw
+      hf_endpoint:
+        description:
+          - The Hugging Face Hub or a mirror that the controller asks; C(https://), C(http://) only to this
+            machine.
+        type: raw
+      allowed_cidrs:
+        description:
+          - Networks allowed in, a list or a comma-separated string of IPv4 or IPv6 networks (spaces around
+            commas are fine).
+        type: raw
+      repo_url:
+        description:
+          - The collection repository the first boot runs as root - C(https://host[:port]/path), no
+            credentials, query or fragment (C(http://) only with O(answers.insecure_repo_url)).
+        type: raw
+      repo_ref:
+        description:
+          - A branch, tag or commit (letters, digits, C(.), C(_), C(-), C(+), C(/); not starting with C(-) or
+            C(/); no C(..)).
+        type: raw
+      insecure_repo_url:
+        description: Allow a plain C(http://) O(repo_url) (a lab's local mirror). A boolean.
+        type: raw
+      ui_auth:
+        description: Whether Open WebUI asks for a login. A boolean.
+        type: raw
+      wait_for_api:
+        description: Whether to wait until the API answers. A boolean.
+        type: raw
+      hub_check:
+        description: Whether the controller asks the Hub for the model and the token. A boolean.
+        type: raw
 attributes:
   check_mode:
     support: full
@@ -91,11 +99,9 @@ attributes:
 EXAMPLES = r"""
 - name: Check the answers given on the command line
   oneclick.ai_sandbox.linode_sandbox_request:
-    label: "{{ label | default(omit) }}"
-    region: "{{ region | default(omit) }}"
-    model: "{{ model | default(omit) }}"
-    allowed_cidrs: "{{ allowed_cidrs | default(omit) }}"
-    repo_url: "{{ repo_url | default(omit) }}"
+    answers: >-
+      {{ {'label': label | default(none), 'region': region | default(none), 'model': model | default(none),
+          'allowed_cidrs': allowed_cidrs | default(none), 'repo_url': repo_url | default(none)} }}
   register: request
 """
 
@@ -130,13 +136,13 @@ refusals:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode_input as common
+from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode_input as rules
 
 BOOLEANS = ("insecure_repo_url", "ui_auth", "wait_for_api", "hub_check")
 
 
 def check(params):
-    """(answers, refusals): each given answer normalized, or a refusal naming it."""
+    """(answers, refusals): each given answer (of the ``answers`` option) normalized, or a refusal naming it."""
     answers = {}
     refusals = []
 
@@ -149,52 +155,56 @@ def check(params):
     for name in BOOLEANS:
         answers[name] = None
         if params[name] is not None:
-            value, error = common.bool_value(params[name], name)
+            value, error = rules.bool_value(params[name], name)
             if not refuse(name, error):
                 answers[name] = value
     networks = None
     if params["allowed_cidrs"] is not None:
-        networks, errors = common.cidr_list(params["allowed_cidrs"], "allowed_cidrs")
+        networks, errors = rules.cidr_list(params["allowed_cidrs"], "allowed_cidrs")
         for error in errors:
             refuse("allowed_cidrs", error)
     answers["allowed_cidrs"] = networks
-    rules = (
-        ("label", common.label_error),
-        ("region", common.region_error),
-        ("plan", common.plan_error),
-        ("image", common.image_error),
-        ("model", common.model_id_error),
-        ("hf_endpoint", common.api_url_error),
-        ("repo_ref", common.repo_ref_error),
+    checks = (
+        ("label", rules.label_error),
+        ("region", rules.region_error),
+        ("plan", rules.plan_error),
+        ("image", rules.image_error),
+        ("model", rules.model_id_error),
+        ("hf_endpoint", rules.api_url_error),
+        ("repo_ref", rules.repo_ref_error),
     )
-    for name, rule in rules:
+    for name, rule in checks:
         value = params[name]
         answers[name] = value if value is None or not refuse(name, rule(value, name)) else None
     if answers["label"] is not None and networks:
-        refuse("label", common.firewall_label_error(answers["label"]))
+        refuse("label", rules.firewall_label_error(answers["label"]))
     url = params["repo_url"]
     allow_http = bool(answers["insecure_repo_url"])
     answers["repo_url"] = (
-        url if url is None or not refuse("repo_url", common.repo_url_error(url, allow_http=allow_http)) else None
+        url if url is None or not refuse("repo_url", rules.repo_url_error(url, allow_http=allow_http)) else None
     )
     if params["hf_token"] is not None:
-        refuse("hf_token", common.hf_token_error(params["hf_token"]))
+        refuse("hf_token", rules.hf_token_error(params["hf_token"]))
     return answers, refusals
 
 
 def main():
     names = ("label", "region", "plan", "image", "model", "hf_endpoint", "allowed_cidrs", "repo_url", "repo_ref")
-    argument_spec = {name: {"type": "raw"} for name in names + BOOLEANS}
-    argument_spec["hf_token"] = {"type": "raw", "no_log": True}
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    userinfo = common.credentials_in(module.params["repo_url"])
+    suboptions = {name: {"type": "raw"} for name in names + BOOLEANS}
+    suboptions["hf_token"] = {"type": "raw", "no_log": True}
+    module = AnsibleModule(
+        argument_spec={"answers": {"type": "dict", "required": True, "options": suboptions}},
+        supports_check_mode=True,
+    )
+    given = module.params["answers"]
+    userinfo = rules.credentials_in(given["repo_url"])
     if userinfo:
         # Credentials in a URL are a secret: masked wherever the URL would appear (the arguments too).
         module.no_log_values.add(userinfo)
         password = userinfo.split(":", 1)[-1]
         if len(password) >= 8:  # a token; a short word would be masked in every message
             module.no_log_values.add(password)
-    answers, refusals = check(module.params)
+    answers, refusals = check(given)
     if refusals:
         module.fail_json(
             msg="Refused before anything was created or billed: %s" % "; ".join(r["message"] for r in refusals),

@@ -85,6 +85,7 @@ stackscript:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode as common
+from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode_input as rules
 
 FIELDS = ("script", "description", "images", "rev_note")
 
@@ -98,8 +99,8 @@ def main():
         images={
             "type": "list",
             "elements": "str",
-            "choices": common.SUPPORTED_IMAGES,
-            "default": list(common.SUPPORTED_IMAGES),
+            "choices": rules.SUPPORTED_IMAGES,
+            "default": list(rules.SUPPORTED_IMAGES),
         },
         rev_note={"type": "str", "default": ""},
         state={"type": "str", "choices": ["present"], "default": "present"},
@@ -108,7 +109,7 @@ def main():
         argument_spec=argument_spec, required_if=[("state", "present", ["script"])], supports_check_mode=True
     )
     params = module.params
-    error = common.text_error(params["label"], "label", 3, 128)
+    error = rules.text_error(params["label"], "label", 3, 128)
     if error:
         module.fail_json(msg=error)
     if not params["script"].startswith("#!"):

@@ -83,39 +83,32 @@ def first_checks():
 def run_first_checks(api, hub, directory, cases):
     """provision.yml's first checks once per case, in one process: {case number: failure} (passed: absent).
 
-    The token check runs once; the check of the answers is provision.yml's task as written, looped
-    over the cases with the answers as its variables."""
+    The token check runs once; then, per case, the answers are loaded as variables from a file (kept
+    literal, as -e @file does) and provision.yml's check of the answers runs as written."""
     play = provision_play()
     token_check, answers_check = first_checks()
-    answers_check = dict(answers_check)
-    answers_check.update(
-        loop="{{ sandbox_cases }}",
-        loop_control={"loop_var": "sandbox_case", "label": "case"},
-        vars={name: "{{ sandbox_case.%s }}" % name for name in ANSWERS},
-        register="sandbox_checks",
-        ignore_errors=True,
-    )
-    lines = ["---", "sandbox_cases:"]
-    for answers in cases:
-        lines.append("  - {%s}" % ", ".join("%s: %s" % (k, hostile_inputs.literal(v)) for k, v in answers.items()))
-    (directory / "cases.yml").write_text("\n".join(lines) + "\n")
+    tasks = [token_check]
+    for number, answers in enumerate(cases):
+        path = directory / ("case-%d.yml" % number)
+        path.write_text(hostile_inputs.yaml_unsafe(answers))
+        tasks.append({"name": "Case %d" % number, "ansible.builtin.include_vars": str(path)})
+        tasks.append(dict(answers_check, register="sandbox_case_%d" % number, ignore_errors=True))
     results = directory / "results.json"
+    everything = ", ".join("sandbox_case_%d" % n for n in range(len(cases)))
+    tasks.append(
+        {
+            "name": "Write the results",
+            "ansible.builtin.copy": {"content": "{{ [%s] | to_json }}" % everything, "dest": str(results)},
+        }
+    )
     wrapper = {
         "name": "The first checks of provision.yml, once per case",
         "hosts": "localhost",
         "connection": "local",
         "gather_facts": False,
         "vars": play["vars"],
-        "vars_files": [str(directory / "cases.yml")],
         "module_defaults": play["module_defaults"],
-        "tasks": [
-            token_check,
-            answers_check,
-            {
-                "name": "Write the results",
-                "ansible.builtin.copy": {"content": "{{ sandbox_checks.results | to_json }}", "dest": str(results)},
-            },
-        ],
+        "tasks": tasks,
     }
     path = directory / "first-checks.yml"
     path.write_text(yaml.safe_dump([wrapper], sort_keys=False))
@@ -130,9 +123,6 @@ def run_first_checks(api, hub, directory, cases):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     checked = json.loads(results.read_text())
     assert len(checked) == len(cases)
-    for item in checked:  # what the loop adds (the case's answers): not the module's answer
-        for key in ("sandbox_case", "ansible_loop_var", "_ansible_item_label", "_ansible_ignore_errors"):
-            item.pop(key, None)
     return {n: r for n, r in enumerate(checked) if r.get("failed")}, result.stdout + result.stderr
 
 
@@ -240,7 +230,8 @@ def test_the_first_check_takes_every_answer():
     answer given on the command line."""
     tasks = first_checks()
     assert [list(t)[1] for t in tasks] == ["ansible.builtin.assert", "oneclick.ai_sandbox.linode_sandbox_request"]
-    assert sorted(tasks[1]["oneclick.ai_sandbox.linode_sandbox_request"]) == sorted(ANSWERS)
+    expression = tasks[1]["oneclick.ai_sandbox.linode_sandbox_request"]["answers"]
+    assert sorted(re.findall(r"'(\w+)': (\w+) \|", expression)) == sorted((name, name) for name in ANSWERS)
 
 
 # The answers that the first check lets a corpus value through, and why: each is a valid value of its
@@ -365,10 +356,13 @@ def test_values_typed_at_the_prompts_stay_data(linode_api, hf_hub, tmp_path):
         child.sendline(answer)
     child.expect(pexpect.EOF)
     child.close()
-    output = child.before
+    output = child.before.replace("\r\n", "\n")
     assert child.exitstatus != 0
-    for field in ("model", "hf_token", "allowed_cidrs"):
-        assert "%s: " % field in output
-    assert "model: \"{{ lookup('ansible.builtin.pipe'" in output or "model: '{{ lookup(" in output
+    result = failure(output)
+    refused = {r["field"]: r["message"] for r in result["refusals"]}
+    assert sorted(refused) == ["allowed_cidrs", "hf_token", "model"]
+    assert refused["model"].startswith(
+        "model: %s... (74 characters) is not a Hugging Face model id" % ascii(jinja[:60])
+    )
     assert hostile_inputs.no_marker()
     assert list(linode_api.writes()) == []

@@ -20,6 +20,7 @@ from conftest import LINODE_TOKEN, STANDINS
 from ansible_collections.oneclick.ai_sandbox.plugins.modules import (
     linode_gpu_instance,
     linode_gpu_plans_info,
+    linode_sandbox_request,
     linode_stackscript,
 )
 
@@ -28,7 +29,10 @@ MODULES = {
     "linode_gpu_instance": linode_gpu_instance.main,
     "linode_stackscript": linode_stackscript.main,
     "linode_gpu_plans_info": linode_gpu_plans_info.main,
+    "linode_sandbox_request": linode_sandbox_request.main,
 }
+REQUEST_ANSWERS = ["label", "region", "plan", "image", "model", "hf_token", "hf_endpoint", "allowed_cidrs"]
+REQUEST_ANSWERS += ["repo_url", "repo_ref", "insecure_repo_url", "ui_auth", "wait_for_api", "hub_check"]
 SCRIPT = '#!/bin/bash\n# <UDF name="model_id" label="Model">\n'
 
 
@@ -224,6 +228,28 @@ CASES = [
     Case("linode_gpu_plans_info", "api_url", put("api_url")),
     Case("linode_gpu_plans_info", "api_token", put("api_token"), secret=True),
 ]
+
+
+def answered_as_given(api, args, value, answer):
+    """linode_sandbox_request passed it: returned as given, or (networks) as no network."""
+    ((name, _value),) = args["answers"].items()
+    if name == "hf_token":
+        return "answers" in answer and "hf_token" not in answer["answers"]
+    if name == "allowed_cidrs":
+        return answer["answers"][name] == [] and value.strip(" ,") == ""
+    return answer["answers"][name] == value
+
+
+CASES += [
+    Case(
+        "linode_sandbox_request",
+        name,
+        lambda args, value, name=name: args.update(answers={name: value}),
+        inert=answered_as_given,
+        secret=name == "hf_token",
+    )
+    for name in REQUEST_ANSWERS
+]
 COUNTER = iter(range(1, 1000000))
 
 
@@ -232,6 +258,8 @@ def base(api, module, label):
         args = instance_args(api, label)
         args["_script"] = api.stackscript_id
         return args
+    if module == "linode_sandbox_request":
+        return {}
     if module == "linode_stackscript":
         return {"label": "script-" + label, "script": SCRIPT, "api_url": api.url, "api_token": LINODE_TOKEN}
     return {"api_url": api.url, "api_token": LINODE_TOKEN}
