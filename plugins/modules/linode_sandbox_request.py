@@ -75,7 +75,7 @@ options:
             C(/); no C(..)).
         type: raw
       insecure_repo_url:
-        description: Allow a plain C(http://) O(repo_url) (a lab's local mirror). A boolean.
+        description: Allow a plain C(http://) O(answers.repo_url) (a lab's local mirror). A boolean.
         type: raw
       ui_auth:
         description: Whether Open WebUI asks for a login. A boolean.
