@@ -42,7 +42,7 @@ from spec import Spec, SpecError
 
 RTX4000_REGIONS = ["us-ord", "de-fra-2", "jp-osa", "fr-par", "us-sea", "sg-sin-2"]
 OTHER_REGIONS = ["us-east", "eu-west", "ap-south"]
-IPV4_PATTERN = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+IPV4_PATTERN = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 # Linode and firewall labels: the description's pattern ^[a-zA-Z]((?!--|__|\.\.)[a-zA-Z0-9-_.])+$ and
 # its words ("begin and end with an alphanumeric character"), matched against the whole label.
 LABEL_PATTERN = re.compile(r"[a-zA-Z](?:(?!--|__|\.\.)[a-zA-Z0-9_.-])*[a-zA-Z0-9]")
@@ -315,7 +315,7 @@ class Emulator:
         except Exception as exc:  # a broken hook must not take the API down; the test sees the log
             print("emulator: boot hook failed for %s: %s" % (instance["label"], exc), flush=True)
         with self.lock:
-            if isinstance(address, str) and IPV4_PATTERN.match(address):
+            if isinstance(address, str) and IPV4_PATTERN.fullmatch(address):
                 instance["ipv4"] = [address]
             instance["status"] = "running"
 

@@ -307,3 +307,7 @@ def test_a_rerun_with_one_address_closes_the_firewall_to_the_rest(linode_api, tm
     assert firewall["rules"]["inbound"][0]["addresses"] == {"ipv4": ["198.51.100.7/32"]}
     assert "Firewall: only 198.51.100.7/32 may connect." in second.stdout
     assert len(linode_api.instances) == 1 and len(linode_api.firewalls) == 1
+    third = play(linode_api, tmp_path, "provision", "model=" + TINY, "allowed_cidrs=")
+    assert third.returncode == 0 and "changed=0" in third.stdout
+    assert "Firewall: the one it already has (%d) was left as it is." % firewall["id"] in third.stdout
+    assert firewall["rules"]["inbound"][0]["addresses"] == {"ipv4": ["198.51.100.7/32"]}

@@ -149,6 +149,18 @@ def test_a_create_that_keeps_failing_leaves_nothing(linode_api):
     assert linode_api.instances == {} and linode_api.firewalls == {}
 
 
+def test_a_half_made_instance_is_deleted_with_its_firewall(linode_api):
+    """The create worked but reading the new instance keeps failing: the module fails, and deletes what
+    it made rather than leave a billed GPU Linode it reported as failed."""
+    linode_api.inject("GET", r"^/linode/instances/\d+$", 500, count=99, retry_after=0)
+    result = instance(linode_api, firewall=ONE, api_retries=1)
+    assert result["failed"]
+    assert result["msg"].startswith("Linode API 500: Internal Server Error (gave up after 1 retries); the instance ")
+    assert "made anyway was deleted, the firewall" in result["msg"] and result["msg"].endswith("nothing is left")
+    assert linode_api.instances == {} and linode_api.firewalls == {}
+    assert len(posts(linode_api, "/linode/instances")) == 1
+
+
 def test_an_instance_made_although_its_answer_was_lost_is_found_not_made_twice(linode_api):
     linode_api.inject("POST", r"^/linode/instances$", 500, after=True, retry_after=0)
     result = instance(linode_api, firewall=ONE)
