@@ -83,6 +83,12 @@ options:
     description: Seconds to wait for each answer of the Hub.
     type: int
     default: 30
+  check_disk:
+    description:
+      - Check that the disk of O(cache_dir) has room for the download. V(false) where the model goes to
+        another machine (the provision playbook checks the model and the token from the controller).
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -279,7 +285,7 @@ def inspect(module):
     missing_bytes = sum(sizes[name] for name in wanted if name not in cached)
     free = free_bytes(params["cache_dir"])
     margin = int(params["disk_margin_gb"] * 1e9)
-    if missing_bytes and free < missing_bytes + margin:
+    if params["check_disk"] and missing_bytes and free < missing_bytes + margin:
         raise Refusal(
             "disk_too_small",
             "disk too small for the model: %s needs %.1f GB more in %s (plus %.0f GB to spare), and the disk "
@@ -319,6 +325,7 @@ def main():
             "format": {"type": "str", "default": "auto", "choices": list(hf_hub.FORMATS)},
             "use_cache": {"type": "bool", "default": True},
             "timeout": {"type": "int", "default": 30},
+            "check_disk": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )
