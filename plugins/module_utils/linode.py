@@ -30,6 +30,7 @@ from ansible_collections.oneclick.ai_sandbox.plugins.module_utils.linode_input i
     int_range_error,
     shown,
 )
+from ansible_collections.oneclick.ai_sandbox.plugins.module_utils.sandbox_contract import DEFAULTS
 
 try:
     from linode_api4 import ApiError, LinodeClient
@@ -323,11 +324,14 @@ def foreign(kind, resource, action):
 
 
 def urls(address):
-    """The chat UI and the OpenAI API base URL of a sandbox at ``address``."""
+    """The chat UI and the OpenAI API base URL of a sandbox at ``address`` (the sandbox's default ports)."""
     if not address:
         return {"chat": None, "api": None}
     host = "[%s]" % address if ":" in address else address
-    return {"chat": "http://%s:3000" % host, "api": "http://%s:8000/v1" % host}
+    return {
+        "chat": "http://%s:%d" % (host, DEFAULTS["ui_port"]),
+        "api": "http://%s:%d/v1" % (host, DEFAULTS["api_port"]),
+    }
 
 
 def instance_view(instance):
