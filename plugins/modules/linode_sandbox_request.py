@@ -75,7 +75,10 @@ options:
             C(/); no C(..)).
         type: raw
       insecure_repo_url:
-        description: Allow a plain C(http://) O(answers.repo_url) (a lab's local mirror). A boolean.
+        description:
+          - Allow a plain C(http://) O(answers.repo_url) (a lab's local mirror), and a plain C(http://)
+            O(answers.hf_endpoint) when no O(answers.hf_token) is given (a token never travels in clear).
+            A boolean.
         type: raw
       ui_auth:
         description: Whether Open WebUI asks for a login. A boolean.
@@ -170,7 +173,6 @@ def check(params):
         ("plan", rules.plan_error),
         ("image", rules.image_error),
         ("model", rules.model_id_error),
-        ("hf_endpoint", rules.api_url_error),
         ("repo_ref", rules.repo_ref_error),
     )
     for name, rule in checks:
@@ -180,6 +182,12 @@ def check(params):
         refuse("label", rules.firewall_label_error(answers["label"]))
     url = params["repo_url"]
     allow_http = bool(answers["insecure_repo_url"])
+    # A lab's Hub mirror may be plain http:// too, as long as no token would travel to it in clear.
+    hub = params["hf_endpoint"]
+    hub_http = allow_http and params["hf_token"] in (None, "")
+    answers["hf_endpoint"] = (
+        hub if hub is None or not refuse("hf_endpoint", rules.api_url_error(hub, "hf_endpoint", hub_http)) else None
+    )
     answers["repo_url"] = (
         url if url is None or not refuse("repo_url", rules.repo_url_error(url, allow_http=allow_http)) else None
     )
