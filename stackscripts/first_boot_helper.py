@@ -17,22 +17,32 @@ current. Runs on the first-boot host's own python3 (Ubuntu 22.04: 3.10), standar
     first_boot_helper.py finish RC SINCE    after ansible-pull: prints "ready", "reboot" or "failed <exit code>"
     first_boot_helper.py core-spec          the ansible-core requirement for this Python
     first_boot_helper.py collections [DIR]  the pinned collections: tarballs in DIR, else a requirements file
+    first_boot_helper.py status-serve       the status page on port 3000 and the progress in /etc/motd, until stopped
 
 Paths and switches come from the environment, as in ai-sandbox.sh (AI_SANDBOX_STATE_DIR, AI_SANDBOX_LOG_DIR,
 AI_SANDBOX_MOTD, AI_SANDBOX_EXTRA_VARS, ...). Values are written as JSON by this program: no user value is
 ever quoted by the shell or put on a command line.
 """
 
+import html
 import itertools
 import json
 import os
 import re
+import shutil
+import signal
+import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The contract sits beside this file in the state directory, and in plugins/module_utils in the repository.
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "plugins", "module_utils"))
+sys.path.insert(0, HERE)
 
-import sandbox_contract  # beside this file, in the repository and in the state directory
+import sandbox_contract  # noqa: E402 (found through the paths above)
 
 DEFAULT_MODEL = sandbox_contract.DEFAULTS["model"]
 DEFAULT_REPO = "https://github.com/oneclick-ai/ai_sandbox.git"
@@ -124,6 +134,8 @@ class Paths:
         self.status = os.path.join(self.state, "first-boot.json")
         self.report = os.path.join(self.state, "site-report.json")
         self.env_file = os.path.join(self.state, "first-boot.env")
+        self.download = os.path.join(self.state, "model-download.json")
+        self.status_page = env.get("AI_SANDBOX_STATUS_RUNTIME") or "/run/ai-sandbox/status-page.json"
 
 
 def write_private(path, text):
@@ -344,6 +356,220 @@ def command_collections(paths, directory):
     return 0
 
 
+# --- the status page: port 3000 answers from the first minute ------------------------------------------
+# Until Open WebUI is ready, visitors of http://<address>:3000 get this page (the phases, the download's
+# progress, an estimate) and /etc/motd the same progress. Where iptables is there, the page listens on an
+# inner port and a rule redirects outside traffic for port 3000 to it: Open WebUI can then start on port
+# 3000 underneath and take over, when the site playbook stops this server, without a moment of
+# "connection refused". Without iptables it listens on port 3000 itself and the playbook stops it just
+# before Open WebUI starts.
+PUBLIC_PORT = 3000
+INNER_PORT = 3099
+RULE = ["-p", "tcp", "--dport", str(PUBLIC_PORT), "-m", "comment", "--comment", "ai-sandbox-status", "-j",
+        "REDIRECT", "--to-ports", str(INNER_PORT)]  # fmt: skip
+# Rough lengths of what follows the download, for the estimate (seconds; the engine's per GB of weights).
+ENGINE_START_FIXED, ENGINE_START_PER_GB, UI_READY = 45, 4, 30
+
+
+def iptables(*args):
+    return subprocess.run(["iptables", "-w", "5", *args], capture_output=True, text=True, check=False)
+
+
+def redirect_first():
+    """Make the redirect the first rule of nat PREROUTING (Docker adds its own rules as it starts)."""
+    listing = iptables("-t", "nat", "-S", "PREROUTING").stdout.splitlines()
+    rules = [line for line in listing if line.startswith("-A PREROUTING")]
+    if rules and "ai-sandbox-status" in rules[0]:
+        return True
+    while iptables("-t", "nat", "-D", "PREROUTING", *RULE).returncode == 0:
+        pass
+    return iptables("-t", "nat", "-I", "PREROUTING", "1", *RULE).returncode == 0
+
+
+def redirect_remove():
+    if shutil.which("iptables"):
+        while iptables("-t", "nat", "-D", "PREROUTING", *RULE).returncode == 0:
+            pass
+
+
+def progress_view(paths, since=0.0):
+    """What the page and the motd show: state, phases, download progress and an estimate. A failure report
+    counts when this run wrote it (after ``since``): a resumed first boot is running again."""
+    status = read_json(paths.status, {}) or {}
+    report = report_since(paths, since) or {}
+    download = read_json(paths.download, {}) or {}
+    failed = status.get("state") == "failed" or report.get("state") == "failed"
+    view = {
+        "state": "failed" if failed else status.get("state", "running"),
+        "phase": report.get("phase") or status.get("phase", "bootstrap")
+        if failed
+        else status.get("phase", "bootstrap"),
+        "reason": (report if report.get("state") == "failed" else status).get("reason", ""),
+        "phases": status.get("phases", []),
+        "download": None,
+        "estimate_seconds": None,
+    }
+    if download.get("total_bytes"):
+        view["download"] = {
+            "state": download.get("state"),
+            "done_bytes": download.get("done_bytes", 0),
+            "total_bytes": download["total_bytes"],
+            "bytes_per_second": download.get("bytes_per_second", 0),
+            "eta_seconds": download.get("eta_seconds"),
+        }
+        if not failed:
+            weights_gb = download["total_bytes"] / 1e9
+            after = ENGINE_START_FIXED + ENGINE_START_PER_GB * weights_gb + UI_READY
+            eta = download.get("eta_seconds") if download.get("state") == "running" else 0
+            view["estimate_seconds"] = int((eta or 0) + after)
+    return view
+
+
+def progress_rows(view):
+    rows = []
+    download = view.get("download")
+    if download:
+        done, total = download["done_bytes"], download["total_bytes"]
+        rate = download.get("bytes_per_second") or 0
+        rows.append(
+            "Model download: %.1f of %.1f GB (%d%%)%s"
+            % (done / 1e9, total / 1e9, int(100 * done / total) if total else 0,
+               ", %.0f MB/s" % (rate / 1e6) if rate and download.get("state") == "running" else "")
+        )  # fmt: skip
+    if view.get("estimate_seconds") is not None and view["state"] == "running":
+        rows.append("Estimate: ready in about %d min" % max(1, round(view["estimate_seconds"] / 60.0)))
+    for phase in view.get("phases", [])[-4:]:
+        rows.append("Done: %-20s %6.1f s" % (phase["phase"], phase["seconds"]))
+    return rows
+
+
+def status_html(view):
+    rows = "".join(
+        "<tr><td>%s</td><td>%.1f s</td></tr>" % (html.escape(p["phase"]), p["seconds"]) for p in view["phases"]
+    )
+    download = view.get("download")
+    progress = ""
+    if download:
+        percent = int(100 * download["done_bytes"] / download["total_bytes"]) if download["total_bytes"] else 0
+        progress = '<p>Model download: %.1f of %.1f GB</p><progress max="100" value="%d">%d%%</progress>' % (
+            download["done_bytes"] / 1e9, download["total_bytes"] / 1e9, percent, percent)  # fmt: skip
+    if view["state"] == "failed":
+        headline = "The setup failed in phase <b>%s</b>: %s. Log in over SSH: /etc/motd says what to do." % (
+            html.escape(view["phase"]), html.escape(view["reason"] or "see /etc/motd"))  # fmt: skip
+    else:
+        headline = "Setting up: <b>%s</b>." % html.escape(view["phase"])
+        if view.get("estimate_seconds") is not None:
+            headline += " Ready in about %d min (an estimate)." % max(1, round(view["estimate_seconds"] / 60.0))
+        headline += " This page turns into the chat when it is ready."
+    return (
+        '<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">'
+        "<title>One-Click AI Sandbox: setting up</title><style>body{font-family:sans-serif;max-width:40em;"
+        "margin:3em auto}td{padding:0 1em}</style></head><body><h1>One-Click AI Sandbox</h1><p>%s</p>%s"
+        "<table>%s</table></body></html>" % (headline, progress, rows)
+    )
+
+
+class StatusHandler(BaseHTTPRequestHandler):
+    paths = None
+    since = 0.0
+    server_version = "ai-sandbox-status"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        view = progress_view(self.paths, self.since)
+        if self.path.startswith("/status.json"):
+            body, kind = json.dumps(view).encode(), "application/json"
+        elif self.path.startswith("/health"):  # not ready: Open WebUI's own /health answers once it is
+            body, kind = json.dumps({"status": False, "setup": view["state"]}).encode(), "application/json"
+            self.send_response(503)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        else:
+            body, kind = status_html(view).encode(), "text/html; charset=utf-8"
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def update_motd(paths, view, since=0.0):
+    """The progress in /etc/motd while the setup runs; a failure's own motd once it failed."""
+    if view["state"] == "running":
+        label = view["phase"]
+        write_public(
+            paths.motd, sandbox_contract.progress_motd("running", label, paths.log, paths.status, progress_rows(view))
+        )
+    elif view["state"] == "failed":
+        report = report_since(paths, since) or {}
+        status = read_json(paths.status, {}) or {}
+        failure = report if report.get("state") == "failed" else status
+        if failure.get("reason"):
+            write_public(
+                paths.motd, sandbox_contract.failure_motd(failure, log_file=paths.log, status_file=paths.status)
+            )
+
+
+def command_status_serve(paths, env):
+    """Serve until SIGTERM. AI_SANDBOX_STATUS_DIRECT=1 skips the redirect; AI_SANDBOX_STATUS_PORT moves the
+    port (tests)."""
+    direct = env.get("AI_SANDBOX_STATUS_DIRECT") == "1" or not shutil.which("iptables")
+    if not direct and not redirect_first():
+        direct = True
+    port = int(env.get("AI_SANDBOX_STATUS_PORT") or PUBLIC_PORT) if direct else INNER_PORT
+    started = time.time()
+    StatusHandler.paths = paths
+    StatusHandler.since = started
+    server = ThreadingHTTPServer(("0.0.0.0", port), StatusHandler)
+    server.daemon_threads = True
+    write_public(
+        paths.status_page, json.dumps({"mode": "direct" if direct else "redirect", "port": port, "pid": os.getpid()})
+    )
+    stop = threading.Event()
+
+    def on_signal(_signum, _frame):
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    sys.stdout.write("ai-sandbox: status page on port %d (%s)\n" % (PUBLIC_PORT, "direct" if direct else "redirected"))
+    sys.stdout.flush()
+    try:
+        while not stop.wait(5.0):
+            view = progress_view(paths, started)
+            update_motd(paths, view, started)
+            if not direct and view["state"] == "running":
+                redirect_first()
+    finally:
+        if not direct:
+            redirect_remove()
+        server.server_close()
+        try:
+            os.remove(paths.status_page)
+        except OSError:
+            pass
+    return 0
+
+
+def command_status_cleanup(paths):
+    """After the server stopped (its unit's ExecStopPost): no redirect left behind."""
+    redirect_remove()
+    try:
+        os.remove(paths.status_page)
+    except OSError:
+        pass
+    return 0
+
+
 def main(argv, env=None):
     env = dict(os.environ if env is None else env)
     paths = Paths(env)
@@ -371,6 +597,10 @@ def main(argv, env=None):
         return command_core_spec()
     if command == "collections":
         return command_collections(paths, args[0] if args else "")
+    if command == "status-serve":
+        return command_status_serve(paths, env)
+    if command == "status-cleanup":
+        return command_status_cleanup(paths)
     sys.stderr.write("ai-sandbox: unknown helper command %s\n" % shown(" ".join(argv)))
     return 2
 

@@ -12,7 +12,16 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.oneclick.ai_sandbox.plugins.module_utils.nvidia import DriverPlanError, driver_plan
 
 
-def nvidia_driver_plan(facts, branch, source="nvidia", open_modules=True, repo_url=None, key_url=None):
+def nvidia_driver_plan(
+    facts,
+    branch,
+    source="nvidia",
+    open_modules=True,
+    repo_url=None,
+    key_url=None,
+    method="auto",
+    precompiled_available=False,
+):
     """Repository and packages for an NVIDIA driver branch on the host described by ``facts``."""
     try:
         return driver_plan(
@@ -25,6 +34,8 @@ def nvidia_driver_plan(facts, branch, source="nvidia", open_modules=True, repo_u
             open_modules=open_modules,
             repo_url=repo_url or None,
             key_url=key_url or None,
+            method=method,
+            precompiled_available=bool(precompiled_available),
         )
     except DriverPlanError as exc:
         raise AnsibleFilterError(str(exc)) from exc

@@ -24,8 +24,16 @@ def _label(phase):
 
 
 def _split(stage, start, seconds, timings):
-    """The stage as its phases when the role timed each of them, else whole."""
+    """The stage as its phases when the role timed each of them, else whole. Phases with their own start
+    and end (``spans``: transfers that began before the stage, beside other work) keep them."""
     parts = _TIMED.get(stage, [])
+    spans = (timings or {}).get("spans") or {}
+    if parts and all(part in spans for part in parts):
+        out = []
+        for part in parts:
+            begin, end = (float(value) for value in spans[part])
+            out.append((_label(part), begin, max(end - begin, 0.0)))
+        return out
     measured = (timings or {}).get("seconds") or {}
     if not parts or not all(part in measured for part in parts):
         return [(_label(stage), start, seconds)]
@@ -44,11 +52,20 @@ def sandbox_phases(marks, engine=None, ui=None):
     marks = sorted(({"phase": str(m["phase"]), "at": float(m["at"])} for m in marks or []), key=lambda m: m["at"])
     spans = []
     for index, mark in enumerate(marks[:-1]):
+        if mark["phase"] in sandbox_contract.PREFETCH_MARKS:
+            continue
         seconds = marks[index + 1]["at"] - mark["at"]
         spans.extend(_split(mark["phase"], mark["at"], seconds, timings.get(mark["phase"])))
+    spans.sort(key=lambda span: span[1])
     return [{"phase": name, "started_at": _iso(start), "seconds": round(seconds, 1)} for name, start, seconds in spans]
+
+
+def sandbox_ready_seconds(marks):
+    """Wall-clock seconds from the first mark to the last: the time to ready, however the phases overlap."""
+    times = [float(m["at"]) for m in marks or []]
+    return round(max(times) - min(times), 1) if times else 0.0
 
 
 class FilterModule(object):
     def filters(self):
-        return {"sandbox_phases": sandbox_phases}
+        return {"sandbox_phases": sandbox_phases, "sandbox_ready_seconds": sandbox_ready_seconds}

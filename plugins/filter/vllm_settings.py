@@ -81,6 +81,8 @@ def vllm_settings(
     ]  # fmt: skip
     if final_tp > 1:
         args += ["--tensor-parallel-size", str(final_tp)]
+    # One format, named: the engine reads exactly what the preflight chose and the download fetched.
+    args += [str(arg) for arg in model_info.get("engine_args") or []]
     args += [str(arg) for arg in extra_args or []]
     return {
         "model": model,
@@ -90,6 +92,7 @@ def vllm_settings(
         "tensor_parallel_size": final_tp,
         "gpu_count": count,
         "sizing": sizing,
+        "format": model_info.get("format"),
         "args": args,
     }
 

@@ -46,6 +46,13 @@ NVIDIA_REPO_ARCH = {"x86_64": "x86_64", "aarch64": "sbsa"}
 NVIDIA_REPO_BASE = "https://developer.download.nvidia.com/compute/cuda/repos"
 NVIDIA_REPO_KEY = "3bf863cc.pub"
 SOURCES = ("nvidia", "distribution")
+METHODS = ("auto", "precompiled", "dkms")
+
+
+def precompiled_modules_package(branch, kernel, open_modules=True):
+    """Ubuntu's signed, prebuilt kernel modules of a driver branch for one kernel (no DKMS build):
+    linux-modules-nvidia-<branch>-server[-open]-<uname -r>."""
+    return "linux-modules-nvidia-%s-server%s-%s" % (branch, "-open" if open_modules else "", kernel)
 
 
 class DriverPlanError(ValueError):
@@ -183,11 +190,20 @@ def driver_plan(
     open_modules=True,
     repo_url=None,
     key_url=None,
+    method="auto",
+    precompiled_available=False,
 ):
     """What to install for an NVIDIA driver of ``branch`` on this OS.
 
-    Returns a dict: ``source``, ``repo_url``/``key_url`` (None for the distribution's archive),
-    ``pinning_packages`` (install first: they hold apt to the branch), ``packages``.
+    ``method``: ``precompiled`` installs the archive's signed modules built for the running kernel
+    (``linux-modules-nvidia-<branch>-server-open-<kernel>``, Ubuntu's; seconds instead of a DKMS build of
+    minutes, and nothing to rebuild at a kernel update), ``dkms`` builds them, ``auto`` takes the prebuilt
+    modules when ``precompiled_available`` (apt offers that package for this kernel) and DKMS otherwise.
+
+    Returns a dict: ``method``, ``source``, ``repo_url``/``key_url`` (None for the distribution's archive),
+    ``pinning_packages`` (install first: they hold apt to the branch), ``packages``, ``hold_packages``
+    (held against unattended upgrades: a newer userspace library than the loaded module breaks NVML until
+    a reboot), ``precompiled_package`` (the package to ask apt about).
     Raises DriverPlanError with a message naming the field, the value and what is allowed.
     """
     major = str(major_version).split(".", maxsplit=1)[0]
@@ -215,8 +231,40 @@ def driver_plan(
             "architecture %r is not supported; supported: %s" % (architecture, ", ".join(sorted(NVIDIA_REPO_ARCH)))
         )
 
+    if method not in METHODS:
+        raise DriverPlanError("nvidia_driver_method: %r is not one of %s" % (method, ", ".join(METHODS)))
+    precompiled = precompiled_modules_package(branch, kernel, open_modules) if kernel else None
+    if method == "precompiled" and not precompiled_available:
+        raise DriverPlanError(
+            "nvidia_driver_method: 'precompiled' needs %s, which apt does not offer for this kernel (%s); use 'auto' "
+            "or 'dkms'" % (precompiled or "linux-modules-nvidia-%d-server-open-<kernel>" % branch, kernel)
+        )
+    if method != "dkms" and precompiled_available and precompiled:
+        # The archive that built the modules also carries the matching userspace, without DKMS.
+        flavour = "server-open" if open_modules else "server"
+        packages = [precompiled, "nvidia-headless-no-dkms-%d-%s" % (branch, flavour), "nvidia-utils-%d-server" % branch]
+        return {
+            "method": "precompiled",
+            "source": "distribution",
+            "branch": branch,
+            "repo_url": None,
+            "key_url": None,
+            "pinning_packages": [],
+            "packages": packages,
+            "hold_packages": list(packages),
+            "precompiled_package": precompiled,
+        }
+
     headers = ["dkms", "linux-headers-%s" % kernel] if kernel else ["dkms"]
-    plan = {"source": source, "branch": branch, "repo_url": None, "key_url": None, "pinning_packages": []}
+    plan = {
+        "method": "dkms",
+        "source": source,
+        "branch": branch,
+        "repo_url": None,
+        "key_url": None,
+        "pinning_packages": [],
+        "precompiled_package": precompiled,
+    }
 
     if source == "distribution":
         if distribution != "Ubuntu":
@@ -226,6 +274,7 @@ def driver_plan(
                 % (distribution, major, branch, MIN_DRIVER_BRANCH)
             )
         plan["packages"] = _ubuntu_names(branch, open_modules) + headers
+        plan["hold_packages"] = _ubuntu_names(branch, open_modules)
         return plan
 
     default_repo = "%s/%s/%s/" % (NVIDIA_REPO_BASE, SUPPORTED_OS[os_key], NVIDIA_REPO_ARCH[architecture])
@@ -234,10 +283,12 @@ def driver_plan(
     plan["pinning_packages"] = ["nvidia-driver-pinning-%d" % branch]
     if distribution == "Ubuntu":
         plan["packages"] = _ubuntu_names(branch, open_modules) + headers
+        plan["hold_packages"] = _ubuntu_names(branch, open_modules)
     else:
         # NVIDIA's Debian packages carry no branch in their names; the pinning package holds them.
         kernel_module = "nvidia-kernel-open-dkms" if open_modules else "nvidia-kernel-dkms"
         plan["packages"] = [kernel_module, "nvidia-driver-cuda", "nvidia-persistenced", *headers]
+        plan["hold_packages"] = [kernel_module, "nvidia-driver-cuda", "nvidia-persistenced"]
     return plan
 
 

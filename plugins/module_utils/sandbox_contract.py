@@ -70,6 +70,10 @@ STAGES = [
     ("motd", [], "motd"),
 ]
 STAGE_TAGS = [tag for tag, _parts, _default in STAGES]
+# Marks of the site playbook that begin background transfers, not a stage: their time is in the roles'
+# own spans (model download, image pulls), so they are not phases themselves. A failure that names no
+# class there belongs to the transfer they start.
+PREFETCH_MARKS = {"prefetch": "model_download", "prefetch_images": "image_pull_engine"}
 
 # Exit codes that are not failures of a phase.
 EXIT_READY = 0  # ready, or rebooting to load the driver (the first boot resumes by itself)
@@ -292,6 +296,8 @@ def exit_code_for_phase(label):
 
 
 def stage_default_phase(tag):
+    if tag in PREFETCH_MARKS:
+        return PREFETCH_MARKS[tag]
     for stage_tag, _parts, default in STAGES:
         if stage_tag == tag:
             return default

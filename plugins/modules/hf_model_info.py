@@ -22,7 +22,12 @@ description:
     C(token_refused), C(access_refused), C(not_found), C(hub_unreachable), C(hub_error),
     C(bad_config), C(disk_too_small).
   - Returns what the sizing of vLLM needs - the model's C(config.json) and the size of the weight
-    files vLLM loads.
+    files vLLM loads - and which of the repository's formats to fetch and serve, RV(model.format). A
+    repository with both (Mistral's own models) is served in the Mistral format, as vLLM does by default, and
+    only that format's files are listed, so the engine never fetches the other one at start.
+  - When an earlier download of the same revision finished and its files are all still in O(cache_dir)
+    (M(oneclick.ai_sandbox.hf_download) leaves a manifest), answers from the cache without asking the Hub;
+    a reboot, a resumed first boot or a re-run needs neither the Hub nor a valid token.
 author:
   - One-Click AI Sandbox maintainers (@oneclick-ai)
 extends_documentation_fragment:
@@ -55,6 +60,19 @@ options:
     description: Free space to keep on top of the download, in GB.
     type: float
     default: 2.0
+  format:
+    description:
+      - Which format of the repository to fetch. V(mistral) (C(consolidated*.safetensors), C(params.json), the
+        Mistral tokenizer) or V(hf) (sharded safetensors, C(config.json), the Hugging Face tokenizer); V(auto)
+        takes the Mistral format when the repository has it, as vLLM does.
+    type: str
+    default: auto
+    choices: [auto, mistral, hf]
+  use_cache:
+    description:
+      - Answer from a finished download of this revision in O(cache_dir) without asking the Hub.
+    type: bool
+    default: true
   check_hub:
     description:
       - Ask the Hub and check the disk. When V(false), only the form of O(model) is checked and
@@ -65,6 +83,12 @@ options:
     description: Seconds to wait for each answer of the Hub.
     type: int
     default: 30
+  check_disk:
+    description:
+      - Check that the disk of O(cache_dir) has room for the download. V(false) where the model goes to
+        another machine (the provision playbook checks the model and the token from the controller).
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -107,6 +131,21 @@ model:
     config:
       description: The model's C(config.json).
       type: dict
+    format:
+      description: The format fetched and served, C(mistral) or C(hf).
+      type: str
+      sample: mistral
+    engine_args:
+      description: The vLLM flags that make the engine read that format and nothing else.
+      type: list
+      elements: str
+      sample: [--load-format, mistral, --config-format, mistral, --tokenizer-mode, mistral]
+    sizes:
+      description: The size of each file to fetch, by name.
+      type: dict
+    from_cache:
+      description: Whether the answer came from a finished download in the cache, without the Hub.
+      type: bool
     weight_files:
       description: The weight files vLLM loads.
       type: list
@@ -207,14 +246,24 @@ def inspect(module):
             "revision": params["revision"],
             "sha": None,
             "config": None,
+            "format": None,
+            "engine_args": [],
             "weight_files": [],
             "support_files": [],
+            "sizes": {},
             "weights_bytes": 0,
             "download_bytes": 0,
             "missing_bytes": 0,
             "cached": False,
+            "from_cache": False,
             "free_bytes": free_bytes(params["cache_dir"]),
         }
+    if params["use_cache"]:
+        cached = hf_hub.read_manifest(params["cache_dir"], repo, params["revision"])
+        if cached and (params["format"] == "auto" or cached.get("format") == params["format"]):
+            cached.update({"cached": True, "from_cache": True, "missing_bytes": 0})
+            cached["free_bytes"] = free_bytes(params["cache_dir"])
+            return cached
     info = hub_get(
         module,
         "%s/api/models/%s/revision/%s?blobs=true" % (endpoint, repo, quote(params["revision"], safe="")),
@@ -227,14 +276,16 @@ def inspect(module):
 
     files = [{"name": s["rfilename"], "size": int(s.get("size") or 0)} for s in info.get("siblings", [])]
     sizes = {f["name"]: f["size"] for f in files}
-    weights = [f["name"] for f in hf_hub.select_weight_files(files)]
-    support = hf_hub.support_files(files)
+    try:
+        model_format, weights, support = hf_hub.choose_format(files, params["format"])
+    except hf_hub.FormatError as exc:
+        raise Refusal("bad_config", str(exc)) from None
     wanted = weights + support
     cached = set(hf_hub.cached_files(params["cache_dir"], repo, sha, wanted))
     missing_bytes = sum(sizes[name] for name in wanted if name not in cached)
     free = free_bytes(params["cache_dir"])
     margin = int(params["disk_margin_gb"] * 1e9)
-    if missing_bytes and free < missing_bytes + margin:
+    if params["check_disk"] and missing_bytes and free < missing_bytes + margin:
         raise Refusal(
             "disk_too_small",
             "disk too small for the model: %s needs %.1f GB more in %s (plus %.0f GB to spare), and the disk "
@@ -247,12 +298,16 @@ def inspect(module):
         "sha": sha,
         "gated": info.get("gated", False),
         "config": config,
+        "format": model_format,
+        "engine_args": list(hf_hub.ENGINE_ARGS[model_format]),
         "weight_files": weights,
         "support_files": support,
+        "sizes": {name: sizes[name] for name in wanted},
         "weights_bytes": sum(sizes[name] for name in weights),
         "download_bytes": sum(sizes[name] for name in wanted),
         "missing_bytes": missing_bytes,
         "cached": not missing_bytes and len(cached) == len(wanted),
+        "from_cache": False,
         "free_bytes": free,
     }
 
@@ -267,7 +322,10 @@ def main():
             "cache_dir": {"type": "path", "default": "/opt/models"},
             "disk_margin_gb": {"type": "float", "default": 2.0},
             "check_hub": {"type": "bool", "default": True},
+            "format": {"type": "str", "default": "auto", "choices": list(hf_hub.FORMATS)},
+            "use_cache": {"type": "bool", "default": True},
             "timeout": {"type": "int", "default": 30},
+            "check_disk": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )

@@ -20,6 +20,8 @@ import json
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import lab_profile
 import lab_scale
@@ -61,17 +63,49 @@ def power_cycle(lab, label):
         run(["docker", "start", machine])
 
 
+class PortWatcher:
+    """Asks a machine's port 3000 once a second, from its provisioning on, as a visitor's browser would."""
+
+    def __init__(self, lab, label):
+        self.lab, self.label, self.seen, self.stop = lab, label, [], threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.wait(1.0):
+            address = run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                           self.lab.machine(self.label)], check=False).stdout.strip()  # fmt: skip
+            if not address:
+                continue
+            try:
+                with urllib.request.urlopen("http://%s:3000/" % address, timeout=3) as response:
+                    body = response.read().decode("utf-8", "replace")
+                self.seen.append((time.time(), "status page" if "One-Click AI Sandbox" in body else "other", body))
+            except urllib.error.HTTPError as exc:
+                self.seen.append((time.time(), "http %d" % exc.code, ""))
+            except (urllib.error.URLError, OSError) as exc:
+                self.seen.append((time.time(), "refused" if "refused" in str(exc) else "no answer", str(exc)))
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(10)
+        return self.seen
+
+
 @pytest.fixture(scope="module")
 def booted(lab):
     """Provision the four machines; power-cycle the ready one during its ansible-pull; wait for all."""
     with open(os.path.join(lab.dir, "machine", "preboot", PORT_TAKEN + ".sh"), "w") as handle:
         handle.write("systemd-run --unit port-squatter python3 -m http.server 8000\n")
     provisioned = {
-        BAD_MODEL: lab.provision(BAD_MODEL, "$(reboot)"),
-        GATED: lab.provision(GATED, "oneclick-testbed/gated-chat"),
+        # provision.yml refuses both before anything is created: these machines get the values raw, so that
+        # the StackScript's and the first boot's own refusals are proven too.
+        BAD_MODEL: lab.create_raw(BAD_MODEL, model_id="$(reboot)"),
+        GATED: lab.create_raw(GATED, model_id="oneclick-testbed/gated-chat"),
         PORT_TAKEN: lab.provision(PORT_TAKEN, SMALL_MODEL, "-e", "hf_token=" + HF_TOKEN),
         READY: lab.provision(READY, MODEL, "-e", "hf_token=" + HF_TOKEN),
     }
+    watcher = PortWatcher(lab, GATED)
     power_cycled = threading.Event()
 
     def on_phase(label, status):
@@ -88,7 +122,13 @@ def booted(lab):
     started = time.time()
     statuses = lab.wait_first_boot(list(provisioned), timeout=2400, on_phase=on_phase)
     say("all first boots ended after %.0f s" % (time.time() - started))
-    return {"provisioned": provisioned, "statuses": statuses, "power_cycled": power_cycled.is_set()}
+    time.sleep(5)
+    return {
+        "provisioned": provisioned,
+        "statuses": statuses,
+        "power_cycled": power_cycled.is_set(),
+        "port_3000": watcher.finish(),
+    }
 
 
 def machine_address(lab, label):
@@ -103,6 +143,25 @@ def plain(value):
 def unit_exit_code(lab, label, unit):
     shown = lab.exec(label, "systemctl", "show", unit, "-p", "ExecMainStatus", "--value").stdout.strip()
     return int(shown or -1)
+
+
+def test_provision_refuses_what_the_first_boot_would_refuse_and_creates_nothing(lab, booted):
+    before = {instance["label"] for instance in lab_instances(lab)}
+    bad = lab.provision("e2e-never", "$(reboot)", check=False)
+    gated = lab.provision("e2e-never", "oneclick-testbed/gated-chat", check=False)
+    assert bad.returncode != 0 and "model" in bad.stdout + bad.stderr, bad.stdout[-2000:]
+    assert gated.returncode != 0 and "hf_token is required" in gated.stdout, gated.stdout[-2000:]
+    assert {instance["label"] for instance in lab_instances(lab)} == before
+
+
+def lab_instances(lab):
+    import urllib.request
+
+    request = urllib.request.Request(
+        lab.api_url + "/linode/instances", headers={"Authorization": "Bearer lab-linode-token"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["data"]
 
 
 def test_provision_says_where_the_sandbox_is(lab, booted):
@@ -300,6 +359,40 @@ def test_nothing_asks_the_hub_after_the_download_across_engine_start_and_a_reboo
     else:
         raise AssertionError("the engine did not answer within 900 s of the reboot")
     assert late() == [], "after the download phase ended, through a reboot"
+
+
+def test_port_3000_answers_from_the_first_minute_and_never_refuses_after(lab, booted):
+    """The status page answers soon after the machine starts, and keeps answering, here through a failed
+    first boot (the gated model), where it then shows the failure."""
+    seen = booted["port_3000"]
+    started = run(["docker", "inspect", "-f", "{{.State.StartedAt}}", lab.machine(GATED)]).stdout.strip()
+    boot = time.mktime(time.strptime(started[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    answers = [when for when, outcome, _body in seen if outcome == "status page"]
+    assert answers, seen[-5:]
+    say("port 3000 of %s answered %.0f s after the machine started" % (GATED, answers[0] - boot))
+    assert answers[0] - boot <= 90
+    after = [(when, outcome) for when, outcome, _body in seen if when >= answers[0]]
+    assert all(outcome == "status page" for _when, outcome in after), after
+    last = [body for _when, outcome, body in seen if outcome == "status page"][-1]
+    assert "The setup failed in phase <b>model download</b>" in last
+
+
+def test_the_status_page_says_where_the_setup_is_in_json(lab, booted):
+    address = machine_address(lab, GATED)
+    with urllib.request.urlopen("http://%s:3000/status.json" % address, timeout=5) as response:
+        view = json.loads(response.read())
+    assert (view["state"], view["phase"]) == ("failed", "model download")
+    assert view["reason"].startswith("model download refused: gated repository")
+
+
+def test_once_ready_port_3000_is_open_webui(lab, booted):
+    address = machine_address(lab, READY)
+    with urllib.request.urlopen("http://%s:3000/health" % address, timeout=5) as response:
+        assert json.loads(response.read()) == {"status": True}
+    assert (
+        lab.exec(READY, "systemctl", "is-active", "ai-sandbox-status.service", check=False).stdout.strip() != "active"
+    )
+    assert "Chat in your browser" in lab.read(READY, "/etc/motd")
 
 
 def test_destroy_removes_each_instance_and_its_machine(lab, booted):

@@ -63,6 +63,7 @@ def early_failure(tmp_path, code):
     return first_boot(tmp_path, 1)  # pull_failed: ansible-pull ends before the play wrote a report
 
 
+@pytest.mark.stackscript
 @pytest.mark.parametrize("code", sorted(contract.FAILURES))
 def test_every_class_reads_the_same_in_status_motd_and_exit_code(tmp_path, code):
     label, exit_code = expected(code)
@@ -110,9 +111,13 @@ def test_the_stackscript_tags_match_the_site_playbook():
     with open(os.path.join(ROOT, "playbooks", "site.yml")) as handle:
         play = yaml.safe_load(handle)[0]
     block = play["tasks"][0]["block"]
-    role_tags = [task["tags"][0] for task in block if "import_role" in str(task)]
+    main_roles = [task for task in block if "import_role" in str(task) and "tasks_from" not in str(task)]
+    role_tags = [task["tags"][0] for task in main_roles]
     motd_tags = play["tasks"][1]["tags"]
     assert role_tags + motd_tags == contract.STAGE_TAGS
+    marks = [t["ansible.builtin.set_fact"]["ai_sandbox_marks"] for t in block if "ai_sandbox_marks" in str(t)]
+    named = [m.split("'phase': '")[1].split("'")[0] for m in marks]
+    assert set(named) == set(contract.STAGE_TAGS[:-1]) | set(contract.PREFETCH_MARKS) | {"end"}
 
 
 # --- producers ------------------------------------------------------------------------------------
@@ -188,3 +193,13 @@ def test_the_first_boot_docs_list_every_class():
         docs = handle.read()
     missing = [code for code in contract.FAILURES if "| `%s` |" % code not in docs]
     assert not missing, "docs/first-boot.md does not list %s" % missing
+
+
+def test_the_linode_side_uses_the_same_ports():
+    from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode
+
+    assert linode.urls("192.0.2.10") == {"chat": "http://192.0.2.10:3000", "api": "http://192.0.2.10:8000/v1"}
+    with open(os.path.join(ROOT, "plugins", "modules", "linode_gpu_instance.py")) as handle:
+        source = handle.read()
+    ports = [22, contract.DEFAULTS["ui_port"], contract.DEFAULTS["api_port"]]
+    assert '"ports": {"type": "list", "elements": "int", "default": %s}' % ports in source

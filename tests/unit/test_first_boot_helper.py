@@ -140,3 +140,100 @@ def test_collections_from_a_mirror_or_a_requirements_file(tmp_path, capsys):
     requirements = capsys.readouterr().out.strip()
     with open(requirements) as handle:
         assert 'version: "==3.13.3"' in handle.read()
+
+
+# --- the status page ---------------------------------------------------------------------------------
+def serve(tmp_path, **extra):
+    """The status page as the StackScript starts it, on a free loopback port and without any redirect."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = dict(env(tmp_path), AI_SANDBOX_STATUS_DIRECT="1", AI_SANDBOX_STATUS_PORT=str(port),
+                       AI_SANDBOX_STATUS_RUNTIME=str(tmp_path / "run" / "status-page.json"), **extra)  # fmt: skip
+    environment["PATH"] = os.environ["PATH"]
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "stackscripts", "first_boot_helper.py"), "status-serve"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "status-serve.err", "w"),  # noqa: SIM115
+    )
+    url = "http://127.0.0.1:%d" % port
+    for _attempt in range(100):
+        try:
+            urllib.request.urlopen(url + "/status.json", timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return process, url
+
+
+def get(url):
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_the_status_page_shows_phases_download_and_estimate_then_stops_cleanly(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "first-boot.json").write_text(json.dumps({
+        "state": "running", "phase": "driver",
+        "phases": [{"phase": "bootstrap", "started_at": "2026-11-23T00:00:00Z", "seconds": 12.0}]}))  # fmt: skip
+    (state / "model-download.json").write_text(json.dumps({
+        "state": "running", "done_bytes": 7_250_000_000, "total_bytes": 14_500_000_000,
+        "bytes_per_second": 100_000_000, "eta_seconds": 72}))  # fmt: skip
+    process, url = serve(tmp_path)
+    try:
+        status, page = get(url + "/")
+        assert status == 200 and "Setting up: <b>driver</b>" in page and "7.2 of 14.5 GB" in page
+        assert 'http-equiv="refresh"' in page and "bootstrap" in page
+        status, body = get(url + "/status.json")
+        view = json.loads(body)
+        assert (view["state"], view["phase"], view["download"]["done_bytes"]) == ("running", "driver", 7_250_000_000)
+        assert view["estimate_seconds"] == 72 + 45 + 4 * 14.5 + 30
+        status, body = get(url + "/health")  # never mistaken for Open WebUI's health
+        assert status == 503
+        runtime = json.loads((tmp_path / "run" / "status-page.json").read_text())
+        assert runtime["mode"] == "direct"
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0
+    assert not (tmp_path / "run" / "status-page.json").exists()
+
+
+def test_the_motd_follows_the_progress_and_a_failure_shows_the_failure(tmp_path):
+    paths = helper.Paths(env(tmp_path))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "first-boot.json").write_text(json.dumps({"state": "running", "phase": "docker"}))
+    (tmp_path / "state" / "model-download.json").write_text(json.dumps({
+        "state": "running", "done_bytes": 1e9, "total_bytes": 4e9, "bytes_per_second": 5e7,
+        "eta_seconds": 60}))  # fmt: skip
+    helper.update_motd(paths, helper.progress_view(paths))
+    motd = (tmp_path / "motd").read_text()
+    assert "being set up (phase: docker)" in motd and "Model download: 1.0 of 4.0 GB (25%), 50 MB/s" in motd
+    assert "Estimate: ready in about" in motd
+    report = {"state": "failed", "phase": "model download", "reason": "model download failed", "todo": "Retry.",
+              "details": "d", "exit_code": 12}  # fmt: skip
+    (tmp_path / "state" / "site-report.json").write_text(json.dumps(report))
+    view = helper.progress_view(paths, since=0.5)
+    assert (view["state"], view["phase"], view["estimate_seconds"]) == ("failed", "model download", None)
+    helper.update_motd(paths, view, since=0.5)
+    assert "FAILED in phase: model download" in (tmp_path / "motd").read_text()
+    # An older run's failure does not count: a resumed first boot is running again.
+    assert helper.progress_view(paths, since=time_now() + 60)["state"] == "running"
+
+
+def time_now():
+    import time
+
+    return time.time()

@@ -11,6 +11,8 @@ import subprocess
 
 import pytest
 
+pytestmark = pytest.mark.stackscript
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(ROOT, "stackscripts", "ai-sandbox.sh")
 
@@ -40,6 +42,8 @@ def base_env(tmp_path, systemd=False):
         "AI_SANDBOX_SYSTEMD_DIR": str(systemd_dir),
         "AI_SANDBOX_UNIT_DIR": str(tmp_path / "units"),
         "FAKE_CALLS": str(tmp_path / "calls.log"),
+        # The status page server binds port 3000: never on the test host.
+        "AI_SANDBOX_STATUS_PAGE": "0",
     }
 
 

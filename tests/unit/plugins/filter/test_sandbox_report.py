@@ -125,3 +125,39 @@ def test_the_failure_motd_names_phase_reason_todo_and_log():
     assert "Reason: model not found on Hugging Face" in motd
     assert "Check the model id (a/b)" in motd
     assert "Full log: /var/log/ai-sandbox/first-boot.log" in motd and "Status:   /s.json (root only)" in motd
+
+
+def test_phases_with_their_own_spans_overlap_and_are_sorted_by_start():
+    marks = [
+        {"phase": "engine", "at": T0},
+        {"phase": "driver", "at": T0 + 5},
+        {"phase": "docker", "at": T0 + 60},
+        {"phase": "ui", "at": T0 + 200},
+        {"phase": "end", "at": T0 + 260},
+    ]
+    engine = {
+        "spans": {
+            "model_check": [T0, T0 + 4],
+            "model_download": [T0 + 4, T0 + 150],  # beside the driver and Docker installs
+            "image_pull_engine": [T0 + 70, T0 + 120],
+            "engine_start": [T0 + 150, T0 + 190],
+            "first_token": [T0 + 190, T0 + 191],
+        }
+    }
+    ui = {"spans": {"image_pull_ui": [T0 + 70, T0 + 130], "ui_ready": [T0 + 200, T0 + 230]}}
+    from ansible_collections.oneclick.ai_sandbox.plugins.filter.sandbox_phases import sandbox_ready_seconds
+
+    phases = sandbox_phases(marks, engine=engine, ui=ui)
+    assert [(p["phase"], p["seconds"]) for p in phases] == [
+        ("model check", 4.0),
+        ("model download", 146.0),
+        ("driver", 55.0),
+        ("docker", 140.0),
+        ("image pull (engine)", 50.0),
+        ("image pull (UI)", 60.0),
+        ("engine start", 40.0),
+        ("first token", 1.0),
+        ("UI ready", 30.0),
+    ]
+    assert sandbox_ready_seconds(marks) == 260.0
+    assert sum(p["seconds"] for p in phases) > sandbox_ready_seconds(marks)

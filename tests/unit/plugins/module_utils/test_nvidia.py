@@ -122,3 +122,36 @@ def test_cuda_version_from_smi_header():
 def test_bus_id_forms_match():
     assert nvidia.normalise_bus_id("00000000:01:00.0") == "0000:01:00.0"
     assert nvidia.normalise_bus_id("0000:C1:00.0") == "0000:c1:00.0"
+
+
+def test_precompiled_modules_when_the_archive_has_them_for_this_kernel():
+    assert nvidia.precompiled_modules_package(580, KERNEL) == "linux-modules-nvidia-580-server-open-" + KERNEL
+    plan = driver_plan("Ubuntu", "22", 580, kernel=KERNEL, precompiled_available=True)
+    assert plan["method"] == "precompiled" and plan["repo_url"] is None and plan["pinning_packages"] == []
+    assert plan["packages"] == [
+        "linux-modules-nvidia-580-server-open-" + KERNEL,
+        "nvidia-headless-no-dkms-580-server-open",
+        "nvidia-utils-580-server",
+    ]
+    assert plan["hold_packages"] == plan["packages"]
+    assert "dkms" not in plan["packages"]
+
+
+def test_dkms_when_the_archive_has_no_prebuilt_modules_or_dkms_is_asked():
+    plan = driver_plan("Ubuntu", "22", 580, kernel=KERNEL, precompiled_available=False)
+    assert plan["method"] == "dkms" and "dkms" in plan["packages"]
+    assert plan["precompiled_package"] == "linux-modules-nvidia-580-server-open-" + KERNEL
+    plan = driver_plan("Ubuntu", "22", 580, kernel=KERNEL, method="dkms", precompiled_available=True)
+    assert plan["method"] == "dkms"
+    assert plan["hold_packages"] == ["nvidia-dkms-580-open", "libnvidia-compute-580", "nvidia-utils-580",
+                                     "nvidia-compute-utils-580"]  # fmt: skip
+    debian = driver_plan("Debian", "12", 580, kernel="6.1.0-26-amd64")
+    assert debian["method"] == "dkms"
+    assert debian["hold_packages"] == ["nvidia-kernel-open-dkms", "nvidia-driver-cuda", "nvidia-persistenced"]
+
+
+def test_precompiled_asked_but_not_offered_is_refused_by_name():
+    with pytest.raises(DriverPlanError, match="nvidia_driver_method: 'precompiled' needs linux-modules-nvidia-580"):
+        driver_plan("Ubuntu", "22", 580, kernel=KERNEL, method="precompiled")
+    with pytest.raises(DriverPlanError, match="nvidia_driver_method: 'fast' is not one of auto, precompiled, dkms"):
+        driver_plan("Ubuntu", "22", 580, kernel=KERNEL, method="fast")

@@ -30,7 +30,7 @@ def test_open_model_is_described(hf_hub, tmp_path):
     assert model["missing_bytes"] == model["download_bytes"]
 
 
-def test_gated_model_with_granted_token_picks_the_sharded_weights(hf_hub, tmp_path):
+def test_gated_mistral_model_with_granted_token_is_fetched_in_the_mistral_format(hf_hub, tmp_path):
     result = info(hf_hub[0], tmp_path, model=MISTRAL, token="hf_testbed_granted", disk_margin_gb=0)
     if result.get("failed"):
         # The test machine's disk may be smaller than 15 GB free: that refusal is the right one then.
@@ -38,11 +38,11 @@ def test_gated_model_with_granted_token_picks_the_sharded_weights(hf_hub, tmp_pa
         return
     model = result["model"]
     assert model["gated"] == "auto"
-    assert model["weight_files"] == [
-        "model-00001-of-00003.safetensors",
-        "model-00002-of-00003.safetensors",
-        "model-00003-of-00003.safetensors",
-    ]
+    # vLLM's own choice with --load-format auto: one consolidated file, not the three shards beside it.
+    assert (model["format"], model["weight_files"]) == ("mistral", ["consolidated.safetensors"])
+    assert model["support_files"] == ["params.json", "tokenizer.model.v3"]
+    assert model["engine_args"] == ["--load-format", "mistral", "--config-format", "mistral",
+                                    "--tokenizer-mode", "mistral"]  # fmt: skip
     assert model["weights_bytes"] == MISTRAL_WEIGHTS_BYTES
     assert model["config"]["num_key_value_heads"] == 8
 
