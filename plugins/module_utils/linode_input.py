@@ -213,7 +213,7 @@ def without_credentials(value):
 
 def api_url_error(value, field="api_url", allow_http=False):
     """https://, or http:// to this machine (an emulator): a token never crosses a network in clear.
-    allow_http: plain http:// anywhere (a lab's local mirror, and only where no token is sent)."""
+    allow_http: plain http:// anywhere (a lab's local mirror, asked for by name)."""
     parts = url_parts(value)
     if parts and (
         parts["scheme"] == "https" or (parts["scheme"] == "http" and (allow_http or _loopback(parts["host"])))
@@ -222,7 +222,7 @@ def api_url_error(value, field="api_url", allow_http=False):
     return (
         "%s: %s is not a URL this collection sends a token to; use https://host[:port][/path] (plain http:// "
         "only to this machine, such as an emulator on 127.0.0.1, or to a lab's mirror with "
-        "insecure_repo_url=true and no token), without user, password, query or fragment"
+        "insecure_repo_url=true), without user, password, query or fragment"
         % (field, shown(without_credentials(value)))
     )
 

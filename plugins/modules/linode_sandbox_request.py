@@ -76,9 +76,9 @@ options:
         type: raw
       insecure_repo_url:
         description:
-          - Allow a plain C(http://) O(answers.repo_url) (a lab's local mirror), and a plain C(http://)
-            O(answers.hf_endpoint) when no O(answers.hf_token) is given (a token never travels in clear).
-            A boolean.
+          - Allow a plain C(http://) O(answers.repo_url) and O(answers.hf_endpoint) (a lab's local mirrors).
+            A token given is then sent to that Hub in clear; without this switch C(http://) is refused for
+            both, except to this machine (an emulator on 127.0.0.1). A boolean.
         type: raw
       ui_auth:
         description: Whether Open WebUI asks for a login. A boolean.
@@ -182,11 +182,10 @@ def check(params):
         refuse("label", rules.firewall_label_error(answers["label"]))
     url = params["repo_url"]
     allow_http = bool(answers["insecure_repo_url"])
-    # A lab's Hub mirror may be plain http:// too, as long as no token would travel to it in clear.
+    # A lab's Hub mirror may be plain http:// too, when asked for by name (a token sent there travels in clear).
     hub = params["hf_endpoint"]
-    hub_http = allow_http and params["hf_token"] in (None, "")
     answers["hf_endpoint"] = (
-        hub if hub is None or not refuse("hf_endpoint", rules.api_url_error(hub, "hf_endpoint", hub_http)) else None
+        hub if hub is None or not refuse("hf_endpoint", rules.api_url_error(hub, "hf_endpoint", allow_http)) else None
     )
     answers["repo_url"] = (
         url if url is None or not refuse("repo_url", rules.repo_url_error(url, allow_http=allow_http)) else None

@@ -1,5 +1,5 @@
-"""linode_sandbox_request: where a plain http:// Hub endpoint is allowed (a lab's mirror, with
-insecure_repo_url and no token) and where it is refused (a token would travel in clear)."""
+"""linode_sandbox_request: where a plain http:// Hub endpoint is allowed (this machine; a lab's mirror
+when insecure_repo_url asks for it by name) and where it is refused."""
 
 import contextlib
 import io
@@ -23,8 +23,9 @@ def request(**answers):
     return json.loads(output.getvalue())
 
 
-def test_a_lab_mirror_over_http_is_allowed_without_a_token():
-    answer = request(hf_endpoint=MIRROR, insecure_repo_url=True)
+@pytest.mark.parametrize("token", [None, "hf_" + "a" * 34], ids=["no-token", "token"])
+def test_a_lab_mirror_over_http_is_allowed_when_asked_for_by_name(token):
+    answer = request(hf_endpoint=MIRROR, insecure_repo_url=True, hf_token=token)
     assert not answer.get("failed"), answer
     assert answer["answers"]["hf_endpoint"] == MIRROR
 
@@ -34,9 +35,9 @@ def test_a_lab_mirror_over_http_is_allowed_without_a_token():
     [
         {"hf_endpoint": MIRROR},
         {"hf_endpoint": MIRROR, "insecure_repo_url": False},
-        {"hf_endpoint": MIRROR, "insecure_repo_url": True, "hf_token": "hf_" + "a" * 34},
+        {"hf_endpoint": MIRROR, "insecure_repo_url": "no", "hf_token": "hf_" + "a" * 34},
     ],
-    ids=["not-allowed", "allowed-false", "token-would-travel-in-clear"],
+    ids=["not-asked-for", "false", "no-with-a-token"],
 )
 def test_plain_http_to_another_machine_is_refused(answers):
     answer = request(**answers)
