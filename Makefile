@@ -101,6 +101,7 @@ sanity: $(VENV)/.installed
 	cd $(SANITY_ROOT) && ansible-test sanity --venv --python $(shell $(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') --color no
 
 units: $(VENV)/.installed $(COLLECTION_LINK)
+	tests/testbed/testbed.sh tools
 	PYTHONPATH=$(COLLECTIONS) pytest -q -p no:cacheprovider tests/unit
 
 compat: $(VENV_COMPAT)/.installed $(COLLECTION_LINK)

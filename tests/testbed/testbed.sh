@@ -8,7 +8,7 @@
 #   tests/testbed/testbed.sh base-image     # the Debian 12 systemd image, tagged by its recipe hash
 #   tests/testbed/testbed.sh standins       # stand-in images (vLLM engine) from tests/standins/
 #   tests/testbed/testbed.sh webui          # the real Open WebUI image, from its PyPI package
-#   tests/testbed/testbed.sh tools          # the Debian tools the lint stage needs (shellcheck)
+#   tests/testbed/testbed.sh tools          # the Debian tools lint and units need (shellcheck, gpg, openssl)
 #   tests/testbed/testbed.sh registry       # what the real-scale lab needs: Debian's docker-registry, gpg, openssl
 #   tests/testbed/testbed.sh env            # print the variables Molecule needs (eval "$(... env)")
 #
@@ -158,7 +158,7 @@ print_env() {
 }
 
 case "${1:-all}" in
-  tools) command -v shellcheck >/dev/null 2>&1 || apt_install shellcheck ;;
+  tools) apt_install shellcheck gnupg openssl ;;
   registry) apt_install docker-registry gnupg openssl ;;
   docker) ensure_docker ;;
   compose) ensure_docker; ensure_compose ;;
