@@ -225,10 +225,6 @@ class Lab:
         scale.gpu_template()
         with open(os.path.join(self.dir, "machine", "preboot", "all.sh"), "w") as handle:
             handle.write(scale.preboot(self.registry_address, self.apt_url(), ca))
-            if os.environ.get("AI_SANDBOX_LAB_ALLOW_BROKEN_CONDITIONALS") == "1":
-                # Off by default: a workaround to measure a product whose GPU path has a conditional
-                # ansible-core 2.19+ refuses (a string); it must not hide that from the e2e test.
-                handle.write("printf '[defaults]\\nallow_broken_conditionals = True\\n' > /root/.ansible.cfg\n")
         self._wait_port(GATEWAY, self.registry_port, "the registry's TLS front")
         self._wait_port(GATEWAY, self.apt_port, "the apt mirror")
 
