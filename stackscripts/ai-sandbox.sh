@@ -266,8 +266,8 @@ PHASES = [
     ("bootstrap", "bootstrap", 3),
     ("resume", "resume", 3),
     ("ansible_pull", "ansible-pull", 4),
-    ("driver", "driver", 10),
     ("docker", "docker", 11),
+    ("driver", "driver", 10),
     ("model_check", "model check", 12),
     ("image_pull_engine", "image pull (engine)", 13),
     ("model_download", "model download", 12),
@@ -287,8 +287,8 @@ PHASE_BY_LABEL = {label: phase_id for phase_id, label, _code in PHASES}
 # names no class of its own is reported in the stage's own phase.
 STAGES = [
     # (tag, phases the role times, the phase of an unclassified failure)
-    ("driver", [], "driver"),
     ("docker", [], "docker"),
+    ("driver", [], "driver"),
     ("engine", ["model_check", "image_pull_engine", "model_download", "engine_start", "first_token"], "engine_start"),
     ("ui", ["image_pull_ui", "ui_ready"], "ui_ready"),
     ("motd", [], "motd"),
