@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from sandbox_control_plane import __version__
 from sandbox_control_plane.api.errors import install_error_handlers
@@ -16,6 +15,7 @@ from sandbox_control_plane.api.middleware import RequestContextMiddleware
 from sandbox_control_plane.api.routes import executions, health, sessions, templates
 from sandbox_control_plane.config.logging import get_logger
 from sandbox_control_plane.config.settings import Settings
+from sandbox_control_plane.container_scheduler.base import ContainerRuntime
 from sandbox_control_plane.context import Context
 from sandbox_control_plane.internal_api.app import create_internal_app
 
@@ -31,9 +31,17 @@ Errors are always `{error_code, description, error_detail, solution, request_id}
 class Apps:
     """The public app and the internal app of one instance, sharing one context."""
 
-    def __init__(self, settings: Settings, context: Context | None = None, *, run_monitor: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        context: Context | None = None,
+        *,
+        run_monitor: bool = True,
+        runtime_factory: Callable[[], ContainerRuntime] | None = None,
+    ) -> None:
         self.settings = settings
         self.context = context
+        self.runtime_factory = runtime_factory
         self.run_monitor = run_monitor
         self.internal = create_internal_app()
         self.public = self._public_app()
@@ -59,7 +67,8 @@ class Apps:
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         owned = self.context is None
         if self.context is None:
-            self.context = Context.build(self.settings)
+            runtime = self.runtime_factory() if self.runtime_factory else None
+            self.context = Context.build(self.settings, runtime)
         self.public.state.context = self.context
         self.internal.state.context = self.context
         monitor = asyncio.create_task(self.context.monitor.run_forever()) if self.run_monitor else None
@@ -80,7 +89,6 @@ class Apps:
             version=__version__,
             description=DESCRIPTION,
             lifespan=self.lifespan,
-            default_response_class=ORJSONResponse,
         )
         install_error_handlers(app)
         for router in (templates.router, sessions.router, executions.router):

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from sandbox_control_plane.config.logging import get_logger
 from sandbox_control_plane.utils import errors as e
@@ -76,8 +77,12 @@ def error_body(error: e.ControlPlaneError, request_id: str) -> dict[str, Any]:
     }
 
 
-def error_response(error: e.ControlPlaneError, request_id: str) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, e.UnauthenticatedError) else None
+def error_response(
+    error: e.ControlPlaneError, request_id: str, extra_headers: dict[str, str] | None = None
+) -> Response:
+    headers = dict(extra_headers or {})
+    if isinstance(error, e.UnauthenticatedError):
+        headers["WWW-Authenticate"] = "Bearer"
     return Response(
         orjson.dumps(error_body(error, request_id)),
         status_code=status_of(error),
@@ -149,6 +154,16 @@ def translate_validation(errors: list[dict[str, Any]]) -> e.InvalidInputError:
     return e.InvalidInputError(f"The request has invalid values: {names}.", {"errors": problems})
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path answers (Starlette's own 405 names only one route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_control_plane_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, e.ControlPlaneError)  # noqa: S101 - registered for this class only
@@ -166,8 +181,27 @@ def install_error_handlers(app: FastAPI) -> None:
         if error.status_code == 404:
             mapped = RouteNotFoundError(f"No route {request.method} {request.url.path}.", {"path": request.url.path})
         elif error.status_code == 405:
+            allowed = allowed_methods(request)
             mapped = MethodNotAllowedError(
-                f"{request.method} is not allowed on {request.url.path}.", {"method": request.method}
+                f"{request.method} is not allowed on {request.url.path}.",
+                {"method": request.method, "allowed": allowed},
+            )
+            return error_response(mapped, request_id_of(request), {"Allow": ", ".join(allowed)})
+        elif error.status_code == 400:
+            # The body could not be read as JSON (bytes that are not UTF-8, for one): invalid input.
+            mapped = e.InvalidInputError(
+                "The request body is not a JSON document.",
+                {
+                    "errors": [
+                        {
+                            "field": "body",
+                            "in": "body",
+                            "value": None,
+                            "allowed": "a JSON document",
+                            "message": "unreadable body",
+                        }
+                    ]
+                },
             )
         else:
             mapped = e.InvalidInputError(f"The request was refused ({error.status_code}).", {})
@@ -176,7 +210,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 status_code=error.status_code,
                 media_type="application/json",
             )
-        return error_response(mapped, request_id_of(request))
+        return error_response(mapped, request_id_of(request), dict(error.headers or {}))
 
     async def on_unexpected(request: Request, error: Exception) -> Response:
         log.error("unexpected_error", exc_info=error)
