@@ -8,6 +8,8 @@
 #                    lint, ansible-test sanity, unit tests (newest core), compat (ansible-core 2.17 on
 #                    Python 3.10), the collection build, every Molecule scenario, the first boot end to end
 #   make lint | sanity | units | compat | build | molecule | e2e    one stage
+#   make control-plane           the sandbox control plane's stage (control_plane/README.md)
+#   make bench-control-plane     its benchmark table (not a test)
 #   make molecule SCENARIO=docker_gpu                               one scenario
 #   make clean       remove the virtual environments and build output
 SHELL := /bin/bash
@@ -37,12 +39,13 @@ export PATH := $(VENV)/bin:$(PATH)
 SHELL_FILES = $(shell git ls-files --cached --others --exclude-standard '*.sh' .ci/run)
 PLAYBOOKS = $(wildcard playbooks/*.yml)
 
-.PHONY: help test deps testbed lint sanity units compat build molecule e2e demo demo-down clean
+.PHONY: help test deps testbed lint sanity units compat build molecule e2e demo demo-down clean \
+  control-plane bench-control-plane
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
-test: lint sanity units compat build molecule e2e
+test: lint sanity units compat build control-plane molecule e2e
 	@echo "make test: all stages passed"
 
 # --- environments -------------------------------------------------------------------------------
@@ -80,11 +83,12 @@ lint: $(VENV)/.installed $(COLLECTION_LINK)
 	ansible-lint
 
 # ansible-test wants the collection under ansible_collections/<ns>/<name>: test a copy of the
-# files git knows (tracked, and untracked but not ignored), so nothing local leaks in.
+# files git knows (tracked, and untracked but not ignored), so nothing local leaks in. The control
+# plane is not part of the collection (its own stage tests it).
 sanity: $(VENV)/.installed
 	tests/ansible-test-pip-bootstrap.sh $(VENV)/bin/python
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
-	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_ROOT)
+	git ls-files -z --cached --others --exclude-standard ':!control_plane' | xargs -0 cp --parents -t $(SANITY_ROOT)
 	cd $(SANITY_ROOT) && ansible-test sanity --venv --python $(shell $(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') --color no
 
 units: $(VENV)/.installed $(COLLECTION_LINK)
@@ -111,6 +115,22 @@ molecule: $(VENV)/.installed $(COLLECTION_LINK) testbed
 e2e: $(VENV)/.installed $(COLLECTION_LINK) testbed
 	PYTHONPATH=tests/e2e pytest -q -s -p no:cacheprovider tests/e2e
 
+# The sandbox control plane (control_plane/): its own Python project and virtual environment.
+CP_VENV := $(ROOT)/control_plane/.venv
+
+$(CP_VENV)/.installed: control_plane/pyproject.toml control_plane/constraints.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11+ is needed for the control plane"; exit 1; }
+	$(PYTHON) -m venv $(CP_VENV)
+	$(CP_VENV)/bin/pip install -q --upgrade pip
+	$(CP_VENV)/bin/pip install -q -c control_plane/constraints.txt -e 'control_plane[dev]'
+	touch $@
+
+control-plane: $(CP_VENV)/.installed
+	control_plane/scripts/stage.sh test
+
+bench-control-plane: $(CP_VENV)/.installed
+	control_plane/scripts/stage.sh bench
+
 demo: $(VENV)/.installed $(COLLECTION_LINK)
 	PYTHONPATH=tests/e2e $(VENV)/bin/python tests/e2e/demo.py up
 
@@ -118,4 +138,4 @@ demo-down: $(VENV)/.installed
 	PYTHONPATH=tests/e2e $(VENV)/bin/python tests/e2e/demo.py down
 
 clean:
-	rm -rf $(VENV) $(VENV_COMPAT) $(BUILD)
+	rm -rf $(VENV) $(VENV_COMPAT) $(BUILD) $(CP_VENV)

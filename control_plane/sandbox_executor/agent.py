@@ -121,7 +121,7 @@ class InternalClient:
         self, path: str, payload: dict[str, Any], *, timeout: float = 10.0, request_id: str | None = None
     ) -> dict[str, Any]:
         """One request: on a dead connection, try the next instance once each, then give up."""
-        body = json.dumps(payload).encode()
+        body = json.dumps(payload, ensure_ascii=False).encode()
         headers = {
             "Authorization": f"Bearer {self._token}",
             "Content-Type": "application/json",

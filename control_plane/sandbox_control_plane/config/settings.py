@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         60.0, gt=0, le=3600, description="Silence of an idle executor after which its container is checked."
     )
     claim_wait_s: float = Field(20.0, gt=0, le=60, description="Longest wait of an executor's claim request.")
+    claim_poll_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="How often an idle executor's claim re-reads the database (work submitted to another "
+        "instance waits at most this long; this instance's own submissions wake it at once).",
+    )
     poll_interval_s: float = Field(
         0.25, gt=0, le=10, description="How often a waiting request re-reads the database for news."
     )

@@ -97,7 +97,6 @@ class ExecutorCallbacks:
                 state = await sessions_repo.get_state(conn, session_id)
                 if state is None:
                     raise session_not_found(session_id)
-                await sessions_repo.executor_seen(conn, session_id)
                 if state not in LIVE:
                     return Claim(None, state)
                 claimed = await repo.claim_next(conn, session_id)
@@ -112,7 +111,13 @@ class ExecutorCallbacks:
             self._notifier.notify(execution_key(claimed.id))
             return Claim(claimed, SessionState.RUNNING)
 
-        claim = await self._notifier.wait_for(claim_key(session_id), wait_s, attempt)
+        async with self._db.transaction() as conn:
+            await sessions_repo.executor_seen(conn, session_id)
+        # A submission on this instance wakes the wait at once; one on another instance is seen
+        # at the next poll.
+        claim = await self._notifier.wait_for(
+            claim_key(session_id), wait_s, attempt, poll_s=self._settings.claim_poll_interval_s
+        )
         if claim is not None:
             return claim
         async with self._db.transaction() as conn:

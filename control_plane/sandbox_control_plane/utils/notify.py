@@ -24,7 +24,9 @@ class Notifier:
         for event in self._events.get(key, ()):
             event.set()
 
-    async def wait_for(self, key: str, within_s: float, check: Callable[[], Awaitable[T | None]]) -> T | None:
+    async def wait_for(
+        self, key: str, within_s: float, check: Callable[[], Awaitable[T | None]], poll_s: float | None = None
+    ) -> T | None:
         """Return the first non-None result of ``check`` within ``within_s`` seconds, else None."""
         deadline = time.monotonic() + within_s
         event = asyncio.Event()
@@ -37,7 +39,7 @@ class Notifier:
                 if result is not None or remaining <= 0:
                     return result
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), min(self._poll_interval, remaining))
+                    await asyncio.wait_for(event.wait(), min(poll_s or self._poll_interval, remaining))
         finally:
             waiters = self._events.get(key)
             if waiters is not None:

@@ -18,7 +18,10 @@ schema = schemathesis.openapi.from_path(Path(__file__).resolve().parents[2] / "o
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-def test_the_api_keeps_its_contract(case: schemathesis.Case, server: ThreadServer) -> None:
+def test_the_api_keeps_its_contract(
+    case: schemathesis.Case,  # type: ignore[type-arg]
+    server: ThreadServer,
+) -> None:
     # Schema-valid input may still be refused with 422 by rules the schema cannot express (the image
     # must exist on the engine and run as non-root, memory within the specification's limits): the
     # "valid data is accepted" check does not apply. Every other check does.
