@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-TOKEN = "bench-token-0123456789abcdef"
+TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a throwaway token for a loopback run
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -64,7 +64,9 @@ def start_server(runtime_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes],
     }
     subprocess.run([sys.executable, "-m", "sandbox_control_plane", "migrate"], env=env, check=True)
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "sandbox_control_plane", "serve"], env=env, stdout=out, stderr=out)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sandbox_control_plane", "serve"], env=env, stdout=out, stderr=out
+        )
     return process, f"http://127.0.0.1:{port}"
 
 
@@ -142,7 +144,10 @@ async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
         started = time.perf_counter()
         until = started + args.duration
         await asyncio.gather(
-            *(client_loop(http, url, sessions[index % len(sessions)], until, submits, done) for index in range(args.clients))
+            *(
+                client_loop(http, url, sessions[index % len(sessions)], until, submits, done)
+                for index in range(args.clients)
+            )
         )
         elapsed = time.perf_counter() - started
         for session_id in sessions:
@@ -189,7 +194,11 @@ def main() -> None:
     print(f"{'measure':<52} {'value':>10}   goal")
     print(f"{'-' * 52} {'-' * 10}   {'-' * 14}")
     rows = [
-        (f"submission latency p50 ({args.clients} clients, {args.sessions} sessions)", f"{percentile(ms, 0.5):.1f} ms", ""),
+        (
+            f"submission latency p50 ({args.clients} clients, {args.sessions} sessions)",
+            f"{percentile(ms, 0.5):.1f} ms",
+            "",
+        ),
         ("submission latency p95", f"{percentile(ms, 0.95):.1f} ms", "<= 25 ms"),
         ("submission latency p99", f"{percentile(ms, 0.99):.1f} ms", ""),
         (f"cold session create p50 ({len(creates)} creates, to ready)", f"{percentile(creates, 0.5):.2f} s", ""),

@@ -63,9 +63,10 @@ ensure_images() {
     cp "$cp_root/images/executor/Dockerfile" "$context/"
     mkdir -p "$context/sandbox_executor"
     cp "$cp_root"/sandbox_executor/*.py "$context/sandbox_executor/"
-    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE_IMAGE=$(recipe_ref sandbox-base)" -t "$ref" "$context" >/dev/null \
-      || { rm -rf "$context"; log "building $ref failed"; exit 1; }
-    rm -rf "$context"
+    # The legacy builder needs no BuildKit daemon; its deprecation notice goes to the log only.
+    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE_IMAGE=$(recipe_ref sandbox-base)" -t "$ref" "$context" \
+      >"$context.log" 2>&1 || { cat "$context.log" >&2; rm -rf "$context" "$context.log"; log "building $ref failed"; exit 1; }
+    rm -rf "$context" "$context.log"
   fi
 }
 
