@@ -23,7 +23,11 @@ def make_engine(settings: Settings) -> AsyncEngine:
         settings.database_url.get_secret_value(),
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
-        pool_pre_ping=True,
+        # No ping before each checkout and no rollback on each return: both are a round trip per
+        # transaction, and every use here ends its transaction itself (``Database.transaction``).
+        # A connection the server dropped fails one request (503) and the pool replaces it.
+        pool_pre_ping=False,
+        pool_reset_on_return=None,
         pool_recycle=1800,
         pool_timeout=10,
         # Each transaction sees rows committed before its statements, not a snapshot of its start:

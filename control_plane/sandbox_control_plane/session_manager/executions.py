@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sandbox_control_plane.config.logging import get_logger
 from sandbox_control_plane.config.settings import Settings
 from sandbox_control_plane.db.engine import Database
@@ -64,24 +66,27 @@ class ExecutionService:
             raise InvalidInputError.field("timeout", timeout_s, allowed, f"timeout {timeout_s} s is outside {allowed}")
         execution_id = new_id("exe")
         async with self._db.transaction() as conn:
-            session = await sessions_repo.get(conn, session_id, tenant_id)
-            if session is None:
+            found = await sessions_repo.get_for_submit(conn, session_id, tenant_id)
+            if found is None:
                 raise session_not_found(session_id)
-            if session.state not in ACCEPTS_EXECUTIONS:
+            state, languages = found
+            if state not in ACCEPTS_EXECUTIONS:
                 raise SessionNotAcceptingError(
-                    f"The session {session_id} is '{session.state}' and takes no more executions.",
+                    f"The session {session_id} is '{state}' and takes no more executions.",
                     {
                         "session_id": session_id,
-                        "state": str(session.state),
+                        "state": str(state),
                         "accepting_states": sorted(str(state) for state in ACCEPTS_EXECUTIONS),
                     },
                 )
-            if language not in session.languages:
-                allowed = ", ".join(str(value) for value in session.languages)
+            if language not in languages:
+                allowed = ", ".join(str(value) for value in languages)
                 raise InvalidInputError.field(
                     "language", str(language), allowed, f"the session's template does not offer {language}"
                 )
-            await repo.insert(
+            # The submission time is this instance's clock (the row is returned without a re-read);
+            # the times the executor's reports set are the database's.
+            created = await repo.insert(
                 conn,
                 execution_id=execution_id,
                 session_id=session_id,
@@ -90,9 +95,8 @@ class ExecutionService:
                 code=code,
                 timeout_s=timeout_s,
                 request_id=request_id,
+                created_at=datetime.now(UTC),
             )
-            created = await repo.get(conn, session_id, execution_id)
-        assert created is not None  # noqa: S101 - inserted in this transaction
         self._notifier.notify(claim_key(session_id))
         log.info("execution_submitted", session_id=session_id, execution_id=execution_id, language=str(language))
         return created

@@ -76,11 +76,13 @@ class Monitor:
         async with self._db.engine.connect() as lock_conn:
             got = (await lock_conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": LOCK_NAME})).scalar()
             if got != 1:
+                await lock_conn.commit()
                 return False
             try:
                 await self._sweep()
             finally:
                 await lock_conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK_NAME})
+                await lock_conn.commit()  # the pool does not reset connections on return
         return True
 
     async def _container_reason(self, session: SessionRecord | None) -> Reason | None:

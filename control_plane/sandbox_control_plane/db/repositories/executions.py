@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,7 +51,9 @@ async def insert(
     code: str,
     timeout_s: int,
     request_id: str | None,
-) -> None:
+    created_at: datetime,
+) -> ExecutionRecord:
+    """Insert a pending execution and return it without reading it back."""
     await conn.execute(
         sa.insert(e).values(
             id=execution_id,
@@ -63,8 +66,30 @@ async def insert(
             stdout="",
             stderr="",
             request_id=request_id,
-            created_at=NOW,
+            created_at=created_at.replace(tzinfo=None),
         )
+    )
+    return ExecutionRecord(
+        id=execution_id,
+        session_id=session_id,
+        tenant_id=tenant_id,
+        language=language,
+        code=code,
+        timeout_s=timeout_s,
+        status=ExecutionStatus.PENDING,
+        reason=None,
+        exit_code=None,
+        stdout="",
+        stderr="",
+        stdout_truncated=False,
+        stderr_truncated=False,
+        duration_ms=None,
+        request_id=request_id,
+        cancel_requested=False,
+        created_at=created_at,
+        started_at=None,
+        finished_at=None,
+        heartbeat_at=None,
     )
 
 

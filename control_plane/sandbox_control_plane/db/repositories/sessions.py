@@ -101,6 +101,15 @@ async def get_state(conn: AsyncConnection, session_id: str, tenant_id: str | Non
     return None if value is None else SessionState(value)
 
 
+async def get_for_submit(
+    conn: AsyncConnection, session_id: str, tenant_id: str
+) -> tuple[SessionState, list[Language]] | None:
+    """Just what a submission checks: the session's state and languages (the hot path)."""
+    query = sa.select(s.c.state, s.c.languages).where(s.c.id == session_id, s.c.tenant_id == tenant_id)
+    row = (await conn.execute(query)).first()
+    return None if row is None else (SessionState(row[0]), [Language(value) for value in row[1]])
+
+
 async def list_page(
     conn: AsyncConnection,
     tenant_id: str,
