@@ -168,7 +168,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_control_plane_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, e.ControlPlaneError)  # noqa: S101 - registered for this class only
         if status_of(error) >= 500:
-            log.warning("request_failed", error_code=error.error_code, description=error.description)
+            log.warning(
+                "request_failed", error_code=error.error_code, description=error.description, detail=error.detail
+            )
         return error_response(error, request_id_of(request))
 
     async def on_validation_error(request: Request, error: Exception) -> Response:

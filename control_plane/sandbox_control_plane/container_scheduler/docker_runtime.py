@@ -179,13 +179,20 @@ class DockerRuntime(ContainerRuntime):
 
     async def remove(self, session_id: str, handle: ContainerHandle | None) -> None:
         target = handle.container_id if handle else container_name(session_id)
-        try:
-            await self._docker.containers.container(target).delete(force=True, v=True)
-        except DockerError as error:
-            if error.status != 404:
+        for attempt in range(25):
+            try:
+                await self._docker.containers.container(target).delete(force=True, v=True)
+                break
+            except DockerError as error:
+                if error.status == 404:
+                    break
+                # 409: another instance (or the monitor) is removing it right now; wait for that.
+                if error.status == 409 and attempt < 24:
+                    await asyncio.sleep(0.2)
+                    continue
                 raise RuntimeError_(f"docker could not remove the container: {error.message}") from error
-        except (OSError, TimeoutError) as error:
-            raise RuntimeError_(f"docker did not answer: {type(error).__name__}") from error
+            except (OSError, TimeoutError) as error:
+                raise RuntimeError_(f"docker did not answer: {type(error).__name__}") from error
         for attempt in range(5):
             try:
                 volume = DockerVolume(self._docker, volume_name(session_id))  # type: ignore[no-untyped-call]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import socket
 import subprocess
 import threading
@@ -111,13 +113,17 @@ def test_the_container_runs_unprivileged_read_only_and_limited(client: httpx.Cli
 
 
 def _bridge_gateway() -> str:
+    """This machine's address on the engine's default bridge (the engine may not name it)."""
     result = subprocess.run(
-        ["docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"],
+        ["docker", "network", "inspect", "bridge", "-f", "{{json .IPAM.Config}}"],
         capture_output=True,
         text=True,
         check=True,
     )
-    return result.stdout.strip()
+    config = json.loads(result.stdout)[0]
+    gateway = config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+    assert ipaddress.ip_address(gateway).is_private
+    return gateway
 
 
 def test_the_network_is_off_by_default_and_on_only_when_the_template_allows(
