@@ -431,7 +431,8 @@ class Executor:
 
         def tick() -> bool:
             try:
-                answer = self.client.call(base + "/heartbeat", {}, request_id=request_id)
+                # Short: the run's own timeout is checked between heartbeats.
+                answer = self.client.call(base + "/heartbeat", {}, timeout=3, request_id=request_id)
             except (Unavailable, Rejected):
                 return self.stopping.is_set()  # keep running: the control plane may come back
             return bool(answer.get("cancel")) or self.stopping.is_set()
