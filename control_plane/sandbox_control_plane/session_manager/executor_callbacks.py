@@ -105,9 +105,10 @@ class ExecutorCallbacks:
                 await sessions_repo.transition(
                     conn, session_id, SessionState.RUNNING, only_from=frozenset({SessionState.READY})
                 )
-                queued = await repo.started_seconds(conn, claimed.id)
-            if queued is not None:
-                self._metrics.execution_queue_duration.observe(queued)
+            if claimed.started_at is not None:
+                self._metrics.execution_queue_duration.observe(
+                    max(0.0, (claimed.started_at - claimed.created_at).total_seconds())
+                )
             self._notifier.notify(execution_key(claimed.id))
             return Claim(claimed, SessionState.RUNNING)
 
@@ -127,7 +128,6 @@ class ExecutorCallbacks:
     async def heartbeat(self, session_id: str, execution_id: str) -> Beat:
         async with self._db.transaction() as conn:
             cancel = await repo.heartbeat(conn, session_id, execution_id)
-            await sessions_repo.executor_seen(conn, session_id)
             if cancel is None:
                 status = await repo.get_status(conn, execution_id)
                 if status is None:
@@ -140,9 +140,6 @@ class ExecutorCallbacks:
     async def result(self, session_id: str, execution_id: str, outcome: Outcome) -> tuple[bool, ExecutionStatus]:
         """Record the final status; the first final status wins. Returns (recorded, status now)."""
         async with self._db.transaction() as conn:
-            found = await repo.get(conn, session_id, execution_id)
-            if found is None:
-                raise execution_not_found(execution_id)
             recorded = await repo.finish(
                 conn,
                 execution_id,
@@ -156,16 +153,15 @@ class ExecutorCallbacks:
                 stderr_truncated=outcome.stderr_truncated,
                 duration_ms=outcome.duration_ms,
             )
-            if not await repo.has_running(conn, session_id):
-                await sessions_repo.transition(
-                    conn, session_id, SessionState.READY, only_from=frozenset({SessionState.RUNNING})
-                )
-            await sessions_repo.executor_seen(conn, session_id)
-            status = await repo.get_status(conn, execution_id)
-        assert status is not None  # noqa: S101
+            found = await repo.language_and_status(conn, session_id, execution_id)
+            if found is None:
+                raise execution_not_found(execution_id)
+            language, status = found
+            if recorded:
+                await sessions_repo.ready_unless_running(conn, session_id)
         if recorded:
             self._metrics.executions_finished.labels(outcome.status, outcome.reason or "").inc()
-            self._metrics.execution_run_duration.labels(found.language).observe(outcome.duration_ms / 1000)
+            self._metrics.execution_run_duration.labels(language).observe(outcome.duration_ms / 1000)
             log.info(
                 "execution_finished",
                 session_id=session_id,

@@ -149,6 +149,14 @@ async def claim_next(conn: AsyncConnection, session_id: str) -> ExecutionRecord 
     return await get(conn, session_id, execution_id)
 
 
+async def language_and_status(
+    conn: AsyncConnection, session_id: str, execution_id: str
+) -> tuple[Language, ExecutionStatus] | None:
+    query = sa.select(e.c.language, e.c.status).where(e.c.id == execution_id, e.c.session_id == session_id)
+    row = (await conn.execute(query)).first()
+    return None if row is None else (Language(row[0]), ExecutionStatus(row[1]))
+
+
 async def has_running(conn: AsyncConnection, session_id: str) -> bool:
     query = sa.select(e.c.id).where(e.c.session_id == session_id, e.c.status == str(ExecutionStatus.RUNNING))
     return (await conn.execute(query.limit(1))).first() is not None

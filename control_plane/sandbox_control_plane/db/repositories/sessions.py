@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sandbox_control_plane.db.models import sessions as s
 from sandbox_control_plane.db.repositories.common import NOW, seconds_ago, seconds_ahead, utc, utc_required
 from sandbox_control_plane.domain import (
+    ExecutionStatus,
     Language,
     Network,
     Page,
@@ -156,6 +157,21 @@ async def transition(
         sa.update(s)
         .where(s.c.id == session_id, s.c.state.in_([str(state) for state in sources]))
         .values(state=str(target), updated_at=NOW, **extra)
+    )
+    return bool(result.rowcount)
+
+
+async def ready_unless_running(conn: AsyncConnection, session_id: str) -> bool:
+    """``running`` -> ``ready`` once none of the session's executions runs (one statement)."""
+    from sandbox_control_plane.db.models import executions as e
+
+    still_running = (
+        sa.select(e.c.id).where(e.c.session_id == session_id, e.c.status == str(ExecutionStatus.RUNNING)).exists()
+    )
+    result = await conn.execute(
+        sa.update(s)
+        .where(s.c.id == session_id, s.c.state == str(SessionState.RUNNING), ~still_running)
+        .values(state=str(SessionState.READY), updated_at=NOW, executor_seen_at=NOW)
     )
     return bool(result.rowcount)
 
