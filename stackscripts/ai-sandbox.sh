@@ -1058,10 +1058,10 @@ def status_html(view):
         "<tr><td>%s</td><td>%.1f s</td></tr>" % (html.escape(p["phase"]), p["seconds"]) for p in view["phases"]
     )
     download = view.get("download")
-    bar = ""
+    progress = ""
     if download:
         percent = int(100 * download["done_bytes"] / download["total_bytes"]) if download["total_bytes"] else 0
-        bar = '<p>Model download: %.1f of %.1f GB</p><progress max="100" value="%d">%d%%</progress>' % (
+        progress = '<p>Model download: %.1f of %.1f GB</p><progress max="100" value="%d">%d%%</progress>' % (
             download["done_bytes"] / 1e9, download["total_bytes"] / 1e9, percent, percent)  # fmt: skip
     if view["state"] == "failed":
         headline = "The setup failed in phase <b>%s</b>: %s. Log in over SSH: /etc/motd says what to do." % (
@@ -1075,7 +1075,7 @@ def status_html(view):
         '<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">'
         "<title>One-Click AI Sandbox: setting up</title><style>body{font-family:sans-serif;max-width:40em;"
         "margin:3em auto}td{padding:0 1em}</style></head><body><h1>One-Click AI Sandbox</h1><p>%s</p>%s"
-        "<table>%s</table></body></html>" % (headline, bar, rows)
+        "<table>%s</table></body></html>" % (headline, progress, rows)
     )
 
 

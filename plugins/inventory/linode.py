@@ -34,14 +34,14 @@ options:
     required: true
     choices: [oneclick.ai_sandbox.linode]
   api_token:
-    description: A Linode personal access token (read access to Linodes is enough).
+    description: A Linode personal access token (read access to Linodes is enough). Never shown.
     type: str
     required: true
     env:
       - name: LINODE_TOKEN
       - name: LINODE_API_TOKEN
   api_url:
-    description: The Linode API's base URL.
+    description: The Linode API's base URL; C(https://), or C(http://) only to this machine (an emulator).
     type: str
     default: https://api.linode.com/v4
     env:
@@ -101,6 +101,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         token = self.get_option("api_token")
         if not token:
             raise AnsibleError("api_token is not set (nor LINODE_TOKEN / LINODE_API_TOKEN in the environment)")
+        error = common.client_options_error(token, self.get_option("api_url"))
+        if error:
+            raise AnsibleError(error)
         client = common.SandboxClient(token, self.get_option("api_url"))
         tags = self.get_option("tags")
         filters = {"tags": tags[0]} if tags else None

@@ -24,7 +24,7 @@ description:
     are not, and fail with the same RV(reason_code) as M(oneclick.ai_sandbox.hf_model_info).
   - Writes the progress (bytes done, rate, estimate) to O(progress_file) every second, and on success a manifest
     that lets M(oneclick.ai_sandbox.hf_model_info) answer later runs without the Hub.
-  - Standard library only: it runs on the host's Python before anything else is installed, for example
+  - Standard library only. It runs on the host's Python before anything else is installed, for example
     asynchronously beside the driver and Docker installs.
 author:
   - One-Click AI Sandbox maintainers (@oneclick-ai)

@@ -22,11 +22,11 @@ description:
     C(token_refused), C(access_refused), C(not_found), C(hub_unreachable), C(hub_error),
     C(bad_config), C(disk_too_small).
   - Returns what the sizing of vLLM needs - the model's C(config.json) and the size of the weight
-    files vLLM loads - and which of the repository's formats to fetch and serve (RV(model.format)): a
+    files vLLM loads - and which of the repository's formats to fetch and serve, RV(model.format). A
     repository with both (Mistral's own models) is served in the Mistral format, as vLLM does by default, and
     only that format's files are listed, so the engine never fetches the other one at start.
   - When an earlier download of the same revision finished and its files are all still in O(cache_dir)
-    (M(oneclick.ai_sandbox.hf_download) leaves a manifest), answers from the cache without asking the Hub:
+    (M(oneclick.ai_sandbox.hf_download) leaves a manifest), answers from the cache without asking the Hub;
     a reboot, a resumed first boot or a re-run needs neither the Hub nor a valid token.
 author:
   - One-Click AI Sandbox maintainers (@oneclick-ai)
@@ -83,6 +83,12 @@ options:
     description: Seconds to wait for each answer of the Hub.
     type: int
     default: 30
+  check_disk:
+    description:
+      - Check that the disk of O(cache_dir) has room for the download. V(false) where the model goes to
+        another machine (the provision playbook checks the model and the token from the controller).
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -279,7 +285,7 @@ def inspect(module):
     missing_bytes = sum(sizes[name] for name in wanted if name not in cached)
     free = free_bytes(params["cache_dir"])
     margin = int(params["disk_margin_gb"] * 1e9)
-    if missing_bytes and free < missing_bytes + margin:
+    if params["check_disk"] and missing_bytes and free < missing_bytes + margin:
         raise Refusal(
             "disk_too_small",
             "disk too small for the model: %s needs %.1f GB more in %s (plus %.0f GB to spare), and the disk "
@@ -319,6 +325,7 @@ def main():
             "format": {"type": "str", "default": "auto", "choices": list(hf_hub.FORMATS)},
             "use_cache": {"type": "bool", "default": True},
             "timeout": {"type": "int", "default": 30},
+            "check_disk": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )

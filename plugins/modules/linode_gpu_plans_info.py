@@ -61,6 +61,7 @@ regions:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode as common
+from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode_input as rules
 
 GPU_MEMORY_GB = 20  # an RTX 4000 Ada carries 20 GB
 
@@ -93,7 +94,7 @@ def main():
     )
     order = [p["id"] for p in plan_list]
     regions = []
-    for region in common.RTX4000_REGIONS:
+    for region in rules.RTX4000_REGIONS:
         available = {o["plan"] for o in offers if o.get("region") == region and o.get("available")}
         regions.append(
             {"id": region, "label": labels.get(region, region), "plans": [p for p in order if p in available]}

@@ -16,6 +16,9 @@ description:
   - Creates a private StackScript, or updates the one of yours with the same label when its script,
     images or description differ (idempotent).
   - Images are limited to the Ubuntu images the sandbox supports.
+  - The script, description and revision note are stored exactly as given. A create whose answer is
+    lost (5xx, a reset connection, a timeout) is not sent twice - the StackScript is looked up by label
+    first.
 author:
   - One-Click AI Sandbox maintainers (@oneclick-ai)
 extends_documentation_fragment:
@@ -25,7 +28,7 @@ requirements:
   - linode_api4 >= 5.0
 options:
   label:
-    description: The StackScript's label, its identity for this module.
+    description: The StackScript's label, its identity for this module (3 to 128 characters, no control characters).
     type: str
     required: true
   script:
@@ -82,6 +85,7 @@ stackscript:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode as common
+from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode_input as rules
 
 FIELDS = ("script", "description", "images", "rev_note")
 
@@ -95,8 +99,8 @@ def main():
         images={
             "type": "list",
             "elements": "str",
-            "choices": common.SUPPORTED_IMAGES,
-            "default": list(common.SUPPORTED_IMAGES),
+            "choices": rules.SUPPORTED_IMAGES,
+            "default": list(rules.SUPPORTED_IMAGES),
         },
         rev_note={"type": "str", "default": ""},
         state={"type": "str", "choices": ["present"], "default": "present"},
@@ -105,13 +109,20 @@ def main():
         argument_spec=argument_spec, required_if=[("state", "present", ["script"])], supports_check_mode=True
     )
     params = module.params
+    error = rules.text_error(params["label"], "label", 3, 128)
+    if error:
+        module.fail_json(msg=error)
     if not params["script"].startswith("#!"):
         module.fail_json(msg="script: must start with a shebang such as #!/bin/bash")
     client = common.module_client(module)
     wanted = {key: params[key] for key in FIELDS}
-    try:
+
+    def mine():
         found = client.get_all("/linode/stackscripts", filters={"label": params["label"], "mine": True})
-        current = found[0] if found else None
+        return found[0] if found else None
+
+    try:
+        current = mine()
         before = {key: current.get(key) for key in FIELDS} if current else {}
         compare = dict(wanted, rev_note=before.get("rev_note"))  # a note alone is no change
         if current and sorted(current["images"]) == sorted(wanted["images"]):
@@ -123,7 +134,7 @@ def main():
             if current:
                 result = client.put("/linode/stackscripts/%d" % current["id"], body)
             else:
-                result = client.post("/linode/stackscripts", body)
+                result = client.post("/linode/stackscripts", body, recover=mine)
     except common.LinodeError as exc:
         module.fail_json(msg=exc.message, status=exc.status)
     output = {"changed": changed}

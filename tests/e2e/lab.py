@@ -317,6 +317,8 @@ class Lab:
                 "HOME": self.home,
                 "LINODE_TOKEN": TOKEN,
                 "LINODE_API_URL": self.api_url,
+                # provision.yml asks the Hub about the model from here: the stand-in, never huggingface.co.
+                "HF_ENDPOINT": "http://%s:%d" % (GATEWAY, self.hub_port),
                 "AI_SANDBOX_LAB": self.name,
                 "AI_SANDBOX_LAB_DIR": self.dir,
                 "AI_SANDBOX_LAB_MIRROR": self.mirror,
@@ -341,8 +343,18 @@ class Lab:
         return self.playbook(
             "provision.yml", "-e", "label=" + label, "-e", "region=us-ord", "-e", "plan=g2-gpu-rtx4000a1-s",
             "-e", "model=" + model, "-e", "allowed_cidrs=", "-e", "repo_url=" + self.repo_url,
-            "-e", "repo_ref=" + self.repo_ref, *extra, check=check,
+            "-e", "insecure_repo_url=true", "-e", "repo_ref=" + self.repo_ref, *extra, check=check,
         )  # fmt: skip
+
+    def create_raw(self, label, **udfs):
+        """A sandbox with exactly these UDF values, past provision.yml's checks (tests/e2e/files/raw_sandbox.yml),
+        for the StackScript's own refusals on a machine."""
+        values = {"repo_url": self.repo_url, "repo_ref": self.repo_ref}
+        values.update(udfs)
+        extra = os.path.join(self.dir, "raw-%s.json" % label)
+        with open(extra, "w") as handle:
+            json.dump({"raw_label": label, "raw_udfs": values}, handle)
+        return self.playbook(os.path.join("..", "tests", "e2e", "files", "raw_sandbox.yml"), "-e", "@" + extra)
 
     def inventory_file(self):
         path = os.path.join(self.dir, "linode.yml")

@@ -82,8 +82,10 @@ def booted(lab):
     with open(os.path.join(lab.dir, "machine", "preboot", PORT_TAKEN + ".sh"), "w") as handle:
         handle.write("systemd-run --unit port-squatter python3 -m http.server 8000\n")
     provisioned = {
-        BAD_MODEL: lab.provision(BAD_MODEL, "$(reboot)"),
-        GATED: lab.provision(GATED, "oneclick-testbed/gated-chat"),
+        # provision.yml refuses both before anything is created: these machines get the values raw, so that
+        # the StackScript's and the first boot's own refusals are proven too.
+        BAD_MODEL: lab.create_raw(BAD_MODEL, model_id="$(reboot)"),
+        GATED: lab.create_raw(GATED, model_id="oneclick-testbed/gated-chat"),
         PORT_TAKEN: lab.provision(PORT_TAKEN, MODEL, "-e", "hf_token=" + HF_TOKEN),
         READY: lab.provision(READY, MODEL, "-e", "hf_token=" + HF_TOKEN),
     }
@@ -126,6 +128,25 @@ def plain(value):
 def unit_exit_code(lab, label, unit):
     shown = lab.exec(label, "systemctl", "show", unit, "-p", "ExecMainStatus", "--value").stdout.strip()
     return int(shown or -1)
+
+
+def test_provision_refuses_what_the_first_boot_would_refuse_and_creates_nothing(lab, booted):
+    before = {instance["label"] for instance in lab_instances(lab)}
+    bad = lab.provision("e2e-never", "$(reboot)", check=False)
+    gated = lab.provision("e2e-never", "oneclick-testbed/gated-chat", check=False)
+    assert bad.returncode != 0 and "model" in bad.stdout + bad.stderr, bad.stdout[-2000:]
+    assert gated.returncode != 0 and "hf_token is required" in gated.stdout, gated.stdout[-2000:]
+    assert {instance["label"] for instance in lab_instances(lab)} == before
+
+
+def lab_instances(lab):
+    import urllib.request
+
+    request = urllib.request.Request(
+        lab.api_url + "/linode/instances", headers={"Authorization": "Bearer lab-linode-token"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["data"]
 
 
 def test_provision_says_where_the_sandbox_is(lab, booted):

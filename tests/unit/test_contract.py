@@ -193,3 +193,13 @@ def test_the_first_boot_docs_list_every_class():
         docs = handle.read()
     missing = [code for code in contract.FAILURES if "| `%s` |" % code not in docs]
     assert not missing, "docs/first-boot.md does not list %s" % missing
+
+
+def test_the_linode_side_uses_the_same_ports():
+    from ansible_collections.oneclick.ai_sandbox.plugins.module_utils import linode
+
+    assert linode.urls("192.0.2.10") == {"chat": "http://192.0.2.10:3000", "api": "http://192.0.2.10:8000/v1"}
+    with open(os.path.join(ROOT, "plugins", "modules", "linode_gpu_instance.py")) as handle:
+        source = handle.read()
+    ports = [22, contract.DEFAULTS["ui_port"], contract.DEFAULTS["api_port"]]
+    assert '"ports": {"type": "list", "elements": "int", "default": %s}' % ports in source

@@ -9,10 +9,15 @@ Behaviour copied from the API: Bearer tokens (401 ``{"errors": [{"reason": "Inva
 pagination ``{data, page, pages, results}`` with ``page``/``page_size``, ``X-Filter`` (equality,
 list membership for tags, ``+and``, ``+or``, ``+contains``), errors ``{"errors": [{"field", "reason"}]}``,
 instances moving provisioning -> booting -> running over time.
-Switches for tests: ``inject(method, path_pattern, status, count, retry_after)`` (429 with
-Retry-After, 500, ...), ``sell_out(region, plan)``, ``on_boot`` (called once per instance when it has
-booted; the instance reports running when it returns, with the IPv4 address it returns, if any: the
-end-to-end tests start a container there) and ``on_delete`` (called when an instance is deleted).
+Switches for tests: ``inject(method, path_pattern, status, count, retry_after, after, delay)``: answer
+matching requests with 429 (and Retry-After), 500, ..., or ``"reset"`` (the connection closed with no
+answer, a network failure); ``after=True`` carries the request out first and then fails its answer (a
+write that happened although the caller never heard); ``delay`` waits that many seconds first (the
+caller's timeout; with status 200 the answer is only slow). ``sell_out(region, plan)``, ``on_boot``
+(called once per instance when it has booted; the instance reports running when it returns, with the
+IPv4 address it returns, if any: the end-to-end tests start a container there) and ``on_delete``
+(called when an instance is deleted). Labels of Linodes and firewalls follow the description's rule,
+matched against the whole label.
 
   python3 emulator.py --port 8123 --token TOKEN [--boot-seconds 2] \
       [--boot-hook 'command {id} {label} {stackscript} {stackscript_data}'] [--delete-hook 'command {id} {label}']
@@ -37,8 +42,23 @@ from spec import Spec, SpecError
 
 RTX4000_REGIONS = ["us-ord", "de-fra-2", "jp-osa", "fr-par", "us-sea", "sg-sin-2"]
 OTHER_REGIONS = ["us-east", "eu-west", "ap-south"]
-IPV4_PATTERN = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
-LABEL_PATTERN = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]|-(?=[a-zA-Z0-9])){1,62}[a-zA-Z0-9]$")
+IPV4_PATTERN = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
+# Linode and firewall labels: the description's pattern ^[a-zA-Z]((?!--|__|\.\.)[a-zA-Z0-9-_.])+$ and
+# its words ("begin and end with an alphanumeric character"), matched against the whole label.
+LABEL_PATTERN = re.compile(r"[a-zA-Z](?:(?!--|__|\.\.)[a-zA-Z0-9_.-])*[a-zA-Z0-9]")
+LABEL_REASON = (
+    "Label must begin and end with a letter or number, and may only contain letters, numbers, hyphens, "
+    "underscores, and periods; no two hyphens, underscores or periods in a row; 3 to %d characters"
+)
+
+
+def check_label(label, limit):
+    if not (isinstance(label, str) and 3 <= len(label) <= limit and LABEL_PATTERN.fullmatch(label)):
+        fail(400, LABEL_REASON % limit, "label")
+
+
+class Reset(Exception):
+    """Close the connection without an answer."""
 
 
 def _type(plan_id, label, klass, vcpus, memory, disk, gpus, hourly, monthly):
@@ -174,7 +194,7 @@ class Emulator:
         self.server.server_close()
 
     # --- switches --------------------------------------------------------------------------------
-    def inject(self, method, path_pattern, status, count=1, retry_after=None, reason=None):
+    def inject(self, method, path_pattern, status, count=1, retry_after=None, reason=None, after=False, delay=0):
         with self.lock:
             self.faults.append(
                 {
@@ -184,8 +204,32 @@ class Emulator:
                     "count": count,
                     "retry_after": retry_after,
                     "reason": reason,
+                    "after": after,
+                    "delay": delay,
                 }
             )
+
+    def take_fault(self, method, path):
+        with self.lock:
+            for fault in self.faults:
+                if fault["method"] == method and fault["pattern"].search(path) and fault["count"] > 0:
+                    fault["count"] -= 1
+                    return fault
+        return None
+
+    @staticmethod
+    def apply(fault):
+        if fault["delay"]:
+            time.sleep(fault["delay"])
+        if fault["status"] in (None, 200):  # only slow
+            return
+        if fault["status"] == "reset":
+            raise Reset()
+        headers = {"Retry-After": fault["retry_after"]} if fault["retry_after"] is not None else {}
+        reason = fault["reason"] or {429: "Too many requests", 500: "Internal Server Error"}.get(
+            fault["status"], "Error"
+        )
+        raise ApiFailure(fault["status"], [{"reason": reason}], headers)
 
     def sell_out(self, region, plan):
         self.sold_out.add((region, plan))
@@ -271,7 +315,7 @@ class Emulator:
         except Exception as exc:  # a broken hook must not take the API down; the test sees the log
             print("emulator: boot hook failed for %s: %s" % (instance["label"], exc), flush=True)
         with self.lock:
-            if isinstance(address, str) and IPV4_PATTERN.match(address):
+            if isinstance(address, str) and IPV4_PATTERN.fullmatch(address):
                 instance["ipv4"] = [address]
             instance["status"] = "running"
 
@@ -296,7 +340,10 @@ class Emulator:
             ("GET", r"/networking/firewalls", self.list_firewalls),
             ("POST", r"/networking/firewalls", self.create_firewall),
             ("GET", r"/networking/firewalls/(\d+)", self.get_firewall),
+            ("PUT", r"/networking/firewalls/(\d+)", self.update_firewall),
             ("DELETE", r"/networking/firewalls/(\d+)", self.delete_firewall),
+            ("GET", r"/networking/firewalls/(\d+)/rules", self.get_rules),
+            ("PUT", r"/networking/firewalls/(\d+)/rules", self.update_rules),
             ("GET", r"/networking/firewalls/(\d+)/devices", self.list_devices),
             ("POST", r"/networking/firewalls/(\d+)/devices", self.add_device),
             ("POST", r"/images", self.create_image),
@@ -378,13 +425,8 @@ class Emulator:
 
     def create_instance(self, query, body, filters):
         label = body.get("label")
-        if label is not None and not LABEL_PATTERN.match(label):
-            fail(
-                400,
-                "Label must begin and end with a letter or number, and may only contain letters, numbers, "
-                "hyphens, underscores, and periods; 3 to 64 characters",
-                "label",
-            )
+        if label is not None:
+            check_label(label, 64)
         if self.type(body.get("type")) is None:
             fail(400, "A valid plan type by that ID was not found", "type")
         if body.get("region") not in [r["id"] for r in REGIONS]:
@@ -410,6 +452,9 @@ class Emulator:
             )
             instance["_stackscript_data"] = body.get("stackscript_data") or {}
             instance["_stackscript_id"] = body.get("stackscript_id")
+            # Kept for tests that prove a value reached the API exactly as given (never returned).
+            instance["_root_pass"] = body.get("root_pass")
+            instance["_authorized_keys"] = body.get("authorized_keys")
             if body.get("firewall_id"):
                 firewall = self.firewalls.get(int(body["firewall_id"]))
                 if firewall is None:
@@ -510,15 +555,12 @@ class Emulator:
         return self.firewall_view(firewall)
 
     def create_firewall(self, query, body, filters):
+        check_label(body["label"], 32)
         with self.lock:
             if any(f["label"] == body["label"] for f in self.firewalls.values()):
                 fail(400, "Label must be unique", "label")
             firewall_id = next(self.ids)
-            rules = dict(body["rules"])
-            rules.setdefault("inbound", [])
-            rules.setdefault("outbound", [])
-            rules["fingerprint"] = "%08x" % (hash(json.dumps(rules, sort_keys=True)) & 0xFFFFFFFF)
-            rules["version"] = 1
+            rules = self.rules(body["rules"], 1)
             self.firewalls[firewall_id] = {
                 "id": firewall_id,
                 "label": body["label"],
@@ -530,6 +572,47 @@ class Emulator:
                 "_devices": list((body.get("devices") or {}).get("linodes", [])),
             }
             return self.firewall_view(self.firewalls[firewall_id])
+
+    @staticmethod
+    def rules(given, version):
+        rules = {
+            key: given[key] for key in ("inbound_policy", "outbound_policy", "inbound", "outbound") if key in given
+        }
+        rules.setdefault("inbound", [])
+        rules.setdefault("outbound", [])
+        rules["fingerprint"] = "%08x" % (hash(json.dumps(rules, sort_keys=True)) & 0xFFFFFFFF)
+        rules["version"] = version
+        return rules
+
+    def firewall(self, firewall_id):
+        firewall = self.firewalls.get(int(firewall_id))
+        if firewall is None:
+            fail(404, "Not found")
+        return firewall
+
+    def update_firewall(self, firewall_id, query, body, filters):
+        with self.lock:
+            firewall = self.firewall(firewall_id)
+            if "label" in body:
+                check_label(body["label"], 32)
+            for key in ("label", "status", "tags"):
+                if key in body:
+                    firewall[key] = body[key]
+            firewall["updated"] = now()
+            return self.firewall_view(firewall)
+
+    def get_rules(self, firewall_id, query, body, filters):
+        return self.firewall(firewall_id)["rules"]
+
+    def update_rules(self, firewall_id, query, body, filters):
+        """Replaces every rule (the description: "replaces all of a Firewall's inbound and outbound")."""
+        with self.lock:
+            firewall = self.firewall(firewall_id)
+            for key in ("inbound_policy", "outbound_policy"):
+                body.setdefault(key, firewall["rules"].get(key))
+            firewall["rules"] = self.rules(body, firewall["rules"]["version"] + 1)
+            firewall["updated"] = now()
+            return firewall["rules"]
 
     def delete_firewall(self, firewall_id, query, body, filters):
         with self.lock:
@@ -565,6 +648,9 @@ class Emulator:
                 fail(404, "Not found")
             if body.get("type") != "linode" or int(body["id"]) not in self.instances:
                 fail(400, "Linode not found", "id")
+            for other in self.firewalls.values():
+                if other is not firewall and int(body["id"]) in other["_devices"]:
+                    fail(400, "Linode %d already has a firewall (%d)" % (int(body["id"]), other["id"]), "id")
             if int(body["id"]) not in firewall["_devices"]:
                 firewall["_devices"].append(int(body["id"]))
             return self.device(firewall_id, int(body["id"]))
@@ -634,6 +720,9 @@ class Emulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle's algorithm and the client's
+            # delayed ACK hold every answer for some 40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, fmt, *args):
                 pass
@@ -662,17 +751,12 @@ class Emulator:
                     "authorization": self.headers.get("Authorization", ""),
                 }
                 emulator.requests.append(record)
+                fault = emulator.take_fault(self.command, path)
                 try:
                     if self.headers.get("Authorization") != "Bearer %s" % emulator.token:
                         fail(401, "Invalid Token")
-                    for fault in list(emulator.faults):
-                        if fault["method"] == self.command and fault["pattern"].search(path) and fault["count"] > 0:
-                            fault["count"] -= 1
-                            headers = {"Retry-After": fault["retry_after"]} if fault["retry_after"] is not None else {}
-                            reason = fault["reason"] or {429: "Too many requests", 500: "Internal Server Error"}.get(
-                                fault["status"], "Error"
-                            )
-                            raise ApiFailure(fault["status"], [{"reason": reason}], headers)
+                    if fault and not fault["after"]:
+                        emulator.apply(fault)
                     body = json.loads(raw) if raw else {}
                     filters = json.loads(self.headers.get("X-Filter") or "{}")
                     operation, result = emulator.route(self.command, path, parse_qs(url.query), body, filters)
@@ -681,7 +765,11 @@ class Emulator:
                     except SpecError as exc:
                         emulator.violations.append(str(exc))
                         raise ApiFailure(500, [{"reason": "emulator broke the spec: %s" % exc}]) from None
+                    if fault and fault["after"]:
+                        emulator.apply(fault)
                     self.reply(200, result)
+                except Reset:
+                    self.close_connection = True
                 except ApiFailure as failure:
                     self.reply(failure.status, {"errors": failure.errors}, failure.headers)
                 except (ValueError, KeyError, TypeError) as exc:

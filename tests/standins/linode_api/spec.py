@@ -4,6 +4,11 @@ The description combines schemas with ``allOf`` (a pagination envelope with ``ad
 false`` plus the ``data`` of each list), which plain JSON Schema would read as "no property is
 allowed": branches are merged first, as OpenAPI tools do. Requests are checked in write context
 (read-only properties must not be sent), responses in read context (write-only ones must not come).
+
+OpenAPI 3.0 gives ``readOnly`` a meaning for properties only ("Relevant only for Schema properties
+definitions"), so a ``readOnly`` on a request body's root is ignored: the description marks the body of
+POST /networking/firewalls/{firewallId}/devices so (its schema is the read-only ``entity`` of a device),
+and that call is how the description says a firewall is attached to an existing Linode.
 """
 
 import copy
@@ -55,8 +60,11 @@ class Spec:
         self.version = data["version"]
         self.operations = {}
         for key, value in data["operations"].items():
+            request = merge_all_of(copy.deepcopy(value["request"])) if value["request"] else None
+            if request:
+                request.pop("readOnly", None)
             self.operations[key] = {
-                "request": merge_all_of(copy.deepcopy(value["request"])) if value["request"] else None,
+                "request": request,
                 "response": merge_all_of(copy.deepcopy(value["response"])) if value["response"] else None,
             }
 

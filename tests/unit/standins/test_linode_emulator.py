@@ -114,3 +114,46 @@ def test_delete_hook_sees_the_deleted_instance(linode_api):
     assert call(linode_api, "DELETE", "/linode/instances/%d" % instance["id"])[0] == 200
     assert [d["label"] for d in deleted] == ["goes-away"]
     assert call(linode_api, "GET", "/linode/instances/%d" % instance["id"])[0] == 404
+
+
+@pytest.mark.parametrize("label", ["sandbox-1\n", "sand--box", "sand__box", "sand..box", "1sandbox", "sandbox-", "ab"])
+def test_labels_follow_the_descriptions_rule_on_the_whole_value(linode_api, label):
+    linode = {"region": "us-ord", "type": "g2-gpu-rtx4000a1-s", "label": label, "root_pass": "Sandbox-Root-Pass-42"}
+    for path, body in (("/linode/instances", linode), ("/networking/firewalls", {"label": label, "rules": {}})):
+        status, answer = call(linode_api, "POST", path, body)
+        error = answer["errors"][0]
+        assert status == 400 and (error.get("field") == "label" or "label: " in error["reason"]), answer
+    # The description's pattern refuses most of these itself; `sandbox-1\n` passes it (a JSON Schema
+    # pattern is searched, and `$` matches before a final newline): the emulator's rule refuses it.
+    linode_api.violations.clear()
+    assert linode_api.instances == {} and linode_api.firewalls == {}
+
+
+def test_a_firewall_is_attached_through_its_devices_and_its_rules_replaced(linode_api):
+    instance = linode_api.add_instance("guarded", tags=["ai-sandbox"], status="running")
+    status, firewall = call(linode_api, "POST", "/networking/firewalls", {"label": "guarded-firewall", "rules": {}})
+    assert status == 200
+    path = "/networking/firewalls/%d" % firewall["id"]
+    status, device = call(linode_api, "POST", path + "/devices", {"type": "linode", "id": instance["id"]})
+    assert status == 200 and device["entity"]["label"] == "guarded"
+    other = call(linode_api, "POST", "/networking/firewalls", {"label": "other-firewall", "rules": {}})[1]
+    other_devices = "/networking/firewalls/%d/devices" % other["id"]
+    status, answer = call(linode_api, "POST", other_devices, device["entity"])
+    assert status == 400 and "label: Tried to write read-only property" in answer["errors"][0]["reason"]
+    linode_api.violations.clear()  # the entity's read-only label and url, sent on purpose
+    status, answer = call(linode_api, "POST", other_devices, {"type": "linode", "id": instance["id"]})
+    assert status == 400 and "already has a firewall" in answer["errors"][0]["reason"]
+    rules = {"inbound_policy": "DROP", "outbound_policy": "ACCEPT", "inbound": [], "outbound": []}
+    status, answer = call(linode_api, "PUT", path + "/rules", rules)
+    assert status == 200 and answer["version"] == 2 and answer["inbound_policy"] == "DROP"
+    assert call(linode_api, "PUT", path, {"status": "disabled"})[1]["status"] == "disabled"
+
+
+def test_faults_before_and_after_the_work_and_a_reset_connection(linode_api):
+    linode_api.inject("POST", r"^/networking/firewalls$", 500, after=True)
+    status, _answer = call(linode_api, "POST", "/networking/firewalls", {"label": "made-anyway", "rules": {}})
+    assert status == 500 and [f["label"] for f in linode_api.firewalls.values()] == ["made-anyway"]
+    linode_api.inject("GET", r"^/profile$", "reset")
+    with pytest.raises(ConnectionError):  # http.client.RemoteDisconnected: closed without an answer
+        call(linode_api, "GET", "/profile")
+    assert call(linode_api, "GET", "/profile")[0] == 200

@@ -140,3 +140,22 @@ def test_the_example_config_parses(linode_api, tmp_path):
     data = listed(inventory(linode_api, tmp_path, {k: v for k, v in example.items() if k != "plugin"}))
     assert data["gpus_1"]["hosts"] == ["sb-1"]
     assert data["_meta"]["hostvars"]["sb-1"]["ansible_user"] == "root"
+
+
+def test_a_token_is_never_sent_in_clear_over_a_network(linode_api, tmp_path):
+    for url in ("http://api.example.com/v4", "https://me:pw@api.linode.com/v4", "https://api.linode.com/v4\n"):
+        result = inventory(linode_api, tmp_path, {"api_url": url})
+        assert result.returncode != 0
+        said = " ".join(result.stderr.split())  # ansible-core 2.17 wraps its warnings
+        assert "api_url: " in said and "is not a URL this collection sends a token to" in said
+        assert ":pw@" not in result.stderr
+    assert linode_api.requests == []
+
+
+def test_a_token_with_a_newline_is_refused_without_showing_it(linode_api, tmp_path):
+    result = inventory(linode_api, tmp_path, token="tok\nX-Injected: 1")
+    assert result.returncode != 0
+    said = " ".join(result.stderr.split())  # ansible-core 2.17 wraps its warnings
+    assert "api_token: the token given (hidden, 17 characters) is not a Linode token" in said
+    assert "X-Injected" not in result.stderr + result.stdout
+    assert linode_api.requests == []

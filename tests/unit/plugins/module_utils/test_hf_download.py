@@ -220,8 +220,8 @@ def test_a_full_disk_says_how_much_space_is_needed(server, tmp_path, monkeypatch
 def test_the_module_downloads_writes_a_manifest_and_the_preflight_then_needs_no_hub(hf_hub, tmp_path):
     """hf_model_info -> hf_download against the stand-in Hub, then hf_model_info with an unreachable Hub."""
     endpoint = hf_hub[0]
-    info = run_module("hf_model_info", {"model": "oneclick-testbed/tiny-chat", "endpoint": endpoint,
-                                         "cache_dir": str(tmp_path)})  # fmt: skip
+    asked = {"model": "oneclick-testbed/tiny-chat", "endpoint": endpoint, "cache_dir": str(tmp_path)}
+    info = run_module("hf_model_info", asked)
     assert info["model"]["format"] == "hf" and info["model"]["from_cache"] is False
     done = run_module("hf_download", {"model": info["model"], "endpoint": endpoint, "cache_dir": str(tmp_path)})
     assert done["changed"] and set(done["downloaded_files"]) == set(
@@ -229,8 +229,7 @@ def test_the_module_downloads_writes_a_manifest_and_the_preflight_then_needs_no_
     )
     again = run_module("hf_download", {"model": info["model"], "endpoint": endpoint, "cache_dir": str(tmp_path)})
     assert not again["changed"] and again["downloaded_files"] == []
-    offline = run_module("hf_model_info", {"model": "oneclick-testbed/tiny-chat", "endpoint": "http://127.0.0.1:9",
-                                            "cache_dir": str(tmp_path)})  # fmt: skip
+    offline = run_module("hf_model_info", dict(asked, endpoint="http://127.0.0.1:9"))
     assert not offline.get("failed"), offline
     model = offline["model"]
     assert model["from_cache"] and model["cached"] and model["sha"] == info["model"]["sha"]

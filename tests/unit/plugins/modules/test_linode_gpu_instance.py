@@ -53,7 +53,9 @@ def test_firewall_lets_only_the_allowed_networks_in(linode_api):
     assert rule["ports"] == "22,3000,8000"
     assert rule["addresses"] == {"ipv4": ["203.0.113.0/24"], "ipv6": ["2001:db8:1::/48"]}
     assert firewall["_devices"] == [result["instance"]["id"]]
-    assert instance(linode_api, firewall={"allowed_cidrs": ["203.0.113.0/24"]})["changed"] is False
+    again = instance(linode_api, firewall={"allowed_cidrs": ["2001:db8:1::/48", "203.0.113.0/24"]})
+    assert again["changed"] is False
+    assert [w["method"] for w in linode_api.writes()] == ["POST", "POST"]  # the firewall, the instance
 
 
 def test_absent_deletes_instance_and_firewall(linode_api):
@@ -109,9 +111,9 @@ def test_region_outside_the_six_is_refused_by_name(linode_api):
 
 
 def test_api_400_names_the_field(linode_api):
-    result = instance(linode_api, image="linode/centos7")
+    result = instance(linode_api, image="private/999")
     assert result["failed"]
-    assert result["msg"] == "Linode API 400: image: image is not valid"
+    assert result["msg"] == "Linode API 400: image: image is not valid; nothing was made"
 
 
 def test_wrong_token_says_so(linode_api):
@@ -135,14 +137,15 @@ def test_429_is_retried_after_retry_after(linode_api):
     assert len(posts) == 2
 
 
-def test_500_on_a_read_is_retried_but_not_on_a_create(linode_api):
-    linode_api.inject("GET", r"^/linode/types$", 500, count=1)
-    linode_api.inject("POST", r"^/linode/instances$", 500, count=1)
+def test_500_on_a_read_is_retried_and_on_a_create_looked_up_first(linode_api):
+    linode_api.inject("GET", r"^/linode/types$", 500, count=1, retry_after=0)
+    linode_api.inject("POST", r"^/linode/instances$", 500, count=1, retry_after=0)
     result = instance(linode_api)
-    assert result["failed"]
-    assert result["msg"] == "Linode API 500: Internal Server Error"
+    assert result["changed"], result
     assert len([r for r in linode_api.requests if r["path"] == "/linode/types"]) == 2
-    assert linode_api.instances == {}
+    assert len(linode_api.instances) == 1
+    posts = [r for r in linode_api.writes() if r["path"] == "/linode/instances"]
+    assert len(posts) == 2  # refused once (nothing made: the lookup found nothing), then made
 
 
 def test_429_forever_gives_up_with_a_message(linode_api):
@@ -202,8 +205,11 @@ def test_unreachable_api_is_a_clear_error(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
-    result = run_module("linode_gpu_instance", dict(CREATE, api_url="http://127.0.0.1:%d/v4" % closed, api_token="x"))
-    assert result["msg"] == "cannot reach the Linode API at http://127.0.0.1:%d/v4: ConnectionError" % closed
+    args = dict(CREATE, api_url="http://127.0.0.1:%d/v4" % closed, api_token="x", api_retries=1)
+    result = run_module("linode_gpu_instance", args)
+    assert result["msg"] == (
+        "cannot reach the Linode API at http://127.0.0.1:%d/v4: connection refused (gave up after 1 retries)" % closed
+    )
 
 
 def test_both_instance_create_return_shapes(linode_api):
