@@ -6,8 +6,11 @@
 #   make demo-down   remove everything make demo made
 #   make test        everything CI runs, installing what it needs on a fresh Debian 12 machine:
 #                    lint, ansible-test sanity, unit tests (newest core), compat (ansible-core 2.17 on
-#                    Python 3.10), the collection build, every Molecule scenario, the first boot end to end
+#                    Python 3.10), the collection build, the demo, the control plane, every Molecule
+#                    scenario, the first boot end to end
 #   make lint | sanity | units | compat | build | demo-test | molecule | e2e    one stage
+#   make control-plane           the sandbox control plane's stage (control_plane/README.md)
+#   make bench-control-plane     its benchmark table (not a test)
 #   make molecule SCENARIO=docker_gpu                               one scenario
 #   make e2e | demo PROFILE=real-scale   the lab at real scale (tests/e2e/profiles/; default: fast)
 #   make bench-first-boot [PROFILE=fast] one first boot, measured: time to ready per phase, critical path
@@ -45,12 +48,12 @@ SHELL_FILES = $(shell git ls-files --cached --others --exclude-standard '*.sh' .
 PLAYBOOKS = $(wildcard playbooks/*.yml)
 
 .PHONY: help test deps testbed stackscript lint sanity units compat build demo-test molecule e2e demo demo-down \
-	bench-first-boot clean
+	bench-first-boot control-plane bench-control-plane clean
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
-test: lint sanity units compat build demo-test molecule e2e
+test: lint sanity units compat build demo-test control-plane molecule e2e
 	@echo "make test: all stages passed"
 
 # --- environments -------------------------------------------------------------------------------
@@ -93,11 +96,12 @@ lint: $(VENV)/.installed $(COLLECTION_LINK)
 	ansible-lint
 
 # ansible-test wants the collection under ansible_collections/<ns>/<name>: test a copy of the
-# files git knows (tracked, and untracked but not ignored), so nothing local leaks in.
+# files git knows (tracked, and untracked but not ignored), so nothing local leaks in. The control
+# plane is not part of the collection (its own stage tests it).
 sanity: $(VENV)/.installed
 	tests/ansible-test-pip-bootstrap.sh $(VENV)/bin/python
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
-	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_ROOT)
+	git ls-files -z --cached --others --exclude-standard ':!control_plane' | xargs -0 cp --parents -t $(SANITY_ROOT)
 	cd $(SANITY_ROOT) && ansible-test sanity --venv --python $(shell $(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') --color no
 
 units: $(VENV)/.installed $(COLLECTION_LINK)
@@ -133,6 +137,22 @@ demo-test:
 	$(MAKE) --no-print-directory demo
 	$(MAKE) --no-print-directory demo-down
 
+# The sandbox control plane (control_plane/): its own Python project and virtual environment.
+CP_VENV := $(ROOT)/control_plane/.venv
+
+$(CP_VENV)/.installed: control_plane/pyproject.toml control_plane/constraints.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11+ is needed for the control plane"; exit 1; }
+	$(PYTHON) -m venv $(CP_VENV)
+	$(CP_VENV)/bin/pip install -q --upgrade pip
+	$(CP_VENV)/bin/pip install -q -c control_plane/constraints.txt -e 'control_plane[dev]'
+	touch $@
+
+control-plane: $(CP_VENV)/.installed
+	control_plane/scripts/stage.sh test
+
+bench-control-plane: $(CP_VENV)/.installed
+	control_plane/scripts/stage.sh bench
+
 demo: $(VENV)/.installed $(COLLECTION_LINK)
 	PYTHONPATH=tests/e2e $(VENV)/bin/python tests/e2e/demo.py up
 
@@ -145,4 +165,4 @@ demo-down: $(VENV)/.installed
 	PYTHONPATH=tests/e2e $(VENV)/bin/python tests/e2e/demo.py down
 
 clean:
-	rm -rf $(VENV) $(VENV_COMPAT) $(BUILD)
+	rm -rf $(VENV) $(VENV_COMPAT) $(BUILD) $(CP_VENV)

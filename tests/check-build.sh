@@ -4,7 +4,7 @@
 set -euo pipefail
 tarball=$1
 listing=$(tar -tzf "$tarball")
-leaked=$(grep -E '^(\./)?(tests/|extensions/molecule/|\.ci/|\.venv|\.build/|Makefile$)' <<<"$listing" || true)
+leaked=$(grep -E '^(\./)?(tests/|extensions/molecule/|control_plane/|\.ci/|\.venv|\.build/|Makefile$)' <<<"$listing" || true)
 if [ -n "$leaked" ]; then
   echo "$tarball carries test assets:" >&2
   echo "$leaked" >&2

@@ -1,0 +1,128 @@
+"""Every setting of the control plane, read once from the environment (prefix ``SBX_CP_``).
+
+Each field documents its default; ``control_plane/README.md`` lists the same table and a unit test
+keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The control plane's configuration. Secrets are ``SecretStr``: they never print or log."""
+
+    model_config = SettingsConfigDict(env_prefix="SBX_CP_", extra="ignore", frozen=True)
+
+    # --- serving -------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the public API listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port of the public API (0: any free port).")
+    instance_id: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9_.-]{0,64}$",
+        description="Name of this instance in logs and its socket file; empty: host name and process id.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged.")
+
+    # --- state ---------------------------------------------------------------------------------
+    database_url: SecretStr = Field(
+        SecretStr("mariadb+asyncmy://app@127.0.0.1:3306/sandbox"),
+        description="SQLAlchemy URL of the MariaDB 11 database (async driver), password included.",
+    )
+    database_pool_size: int = Field(10, ge=1, le=200, description="Connections kept open per instance.")
+    database_max_overflow: int = Field(20, ge=0, le=500, description="Extra connections allowed under load.")
+
+    # --- security ------------------------------------------------------------------------------
+    api_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Tenants and their Bearer tokens, as JSON: {"tenant-a": "token", ...}. Empty: no access.',
+    )
+    internal_api_token: SecretStr = Field(
+        SecretStr(""),
+        description="Secret of the internal API. Executors get a per-session token derived from it, never it.",
+    )
+
+    # --- runtime -------------------------------------------------------------------------------
+    runtime: Literal["docker"] = Field("docker", description="Container runtime behind the runtime interface.")
+    docker_url: str = Field("unix:///var/run/docker.sock", description="Docker engine API endpoint (aiodocker's url).")
+    runtime_dir: Path = Field(
+        Path("/run/sbx-cp"),
+        description="Host folder shared by all instances: the internal API sockets and per-session files.",
+    )
+    docker_cgroup_memory_root: Path = Field(
+        Path("/sys/fs/cgroup/memory/docker"),
+        description="Where the engine's memory cgroups are (cgroup v1, cgroupfs): read to tell an OOM kill.",
+    )
+    session_pids_limit: int = Field(128, ge=16, le=4096, description="Processes a session container may have.")
+    session_tmp_size_mib: int = Field(64, ge=1, le=1024, description="Size of a session's /tmp (tmpfs).")
+    executor_callback_url: str = Field(
+        "",
+        description="URL executors use for the internal API when they cannot reach the socket folder; "
+        "empty: the sockets only.",
+    )
+
+    # --- executions and liveness ---------------------------------------------------------------
+    max_code_bytes: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024, description="Largest code accepted.")
+    max_output_bytes: int = Field(
+        1024 * 1024, ge=1024, le=16 * 1024 * 1024, description="Stdout and stderr kept per execution, each."
+    )
+    max_request_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=4096,
+        description="Largest request body of either API (internal results included).",
+    )
+    heartbeat_interval_s: float = Field(2.0, gt=0, le=60, description="How often an executor reports a run.")
+    heartbeat_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Silence after which a running execution is marked failed."
+    )
+    session_start_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="Time a session may stay `creating` before it is marked failed."
+    )
+    executor_idle_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="Silence of an idle executor after which its container is checked."
+    )
+    claim_wait_s: float = Field(20.0, gt=0, le=60, description="Longest wait of an executor's claim request.")
+    claim_poll_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="How often an idle executor's claim re-reads the database (work submitted to another "
+        "instance waits at most this long; this instance's own submissions wake it at once).",
+    )
+    poll_interval_s: float = Field(
+        0.25, gt=0, le=10, description="How often a waiting request re-reads the database for news."
+    )
+    monitor_interval_s: float = Field(1.0, gt=0, le=60, description="Period of the liveness and cleanup sweep.")
+    max_wait_s: float = Field(30.0, gt=0, le=300, description="Longest `wait_s` a client may ask of a GET.")
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _tokens_are_long_enough(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for tenant, token in value.items():
+            if not tenant or len(tenant) > 64:
+                raise ValueError("tenant names are 1 to 64 characters")
+            if len(token.get_secret_value()) < 16:
+                raise ValueError(f"the token of tenant {tenant!r} is shorter than 16 characters")
+        return value
+
+    @cached_property
+    def tenants_by_token_hash(self) -> dict[bytes, str]:
+        """Token digests to tenants: a lookup by digest does not leak a token's prefix through timing."""
+        return {
+            hashlib.sha256(token.get_secret_value().encode()).digest(): tenant
+            for tenant, token in self.api_tokens.items()
+        }
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.runtime_dir / "sock"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.runtime_dir / "sessions"

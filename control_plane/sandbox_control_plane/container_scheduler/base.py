@@ -1,0 +1,85 @@
+"""The runtime interface: what the services need from Docker, Kubernetes or anything else.
+
+A runtime turns a ``ContainerSpec`` into one running container (a Pod in Kubernetes) on some node,
+and answers for it by its ``ContainerHandle``. The security settings are not options of the spec:
+every runtime applies all of them (user 1000:1000, no capabilities, no new privileges, read-only
+root, a writable workspace, limits), so no caller can forget one.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+from sandbox_control_plane.domain import Network, Resources
+
+SANDBOX_USER = "1000:1000"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    session_id: str
+    tenant_id: str
+    image: str
+    resources: Resources
+    network: Network
+    pids_limit: int
+    env: dict[str, str] = field(repr=False)
+    # Files the executor reads at start (its session token): a runtime delivers them read-only,
+    # never through the environment or a command line.
+    secret_files: dict[str, bytes] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ContainerHandle:
+    container_id: str
+    node: str
+
+
+@dataclass(frozen=True)
+class ContainerStatus:
+    exists: bool
+    running: bool
+    exit_code: int | None = None
+    oom_killed: bool = False
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    exists: bool
+    user: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class RuntimeError_(Exception):
+    """The runtime could not do what was asked; the message says what, never a secret."""
+
+
+class ContainerRuntime(abc.ABC):
+    """One implementation per engine; all methods are safe to call from any instance at any time."""
+
+    name: str
+
+    @abc.abstractmethod
+    async def create(self, spec: ContainerSpec) -> ContainerHandle:
+        """Create and start the session's container; raise ``RuntimeError_`` if it cannot."""
+
+    @abc.abstractmethod
+    async def status(self, handle: ContainerHandle) -> ContainerStatus:
+        """What the container is now. OOM is told by the kernel's count, not the engine's flag."""
+
+    @abc.abstractmethod
+    async def remove(self, session_id: str, handle: ContainerHandle | None) -> None:
+        """Remove the session's container and workspace; succeed if they are already gone."""
+
+    @abc.abstractmethod
+    async def inspect_image(self, image: str) -> ImageInfo:
+        """The image's configured user and labels, for template validation."""
+
+    @abc.abstractmethod
+    async def ping(self) -> bool:
+        """Whether the runtime answers (``/ready``)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections."""

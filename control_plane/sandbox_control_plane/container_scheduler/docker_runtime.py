@@ -1,0 +1,230 @@
+"""The Docker runtime, through aiodocker (asynchronous HTTP to the engine's socket).
+
+File work on the host (the per-session token, the cgroup counters) is small and runs in the
+default thread pool (``asyncio.to_thread``), off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import aiodocker
+from aiodocker.exceptions import DockerError
+from aiodocker.volumes import DockerVolume
+
+from sandbox_control_plane.config.settings import Settings
+from sandbox_control_plane.container_scheduler.base import (
+    SANDBOX_USER,
+    ContainerHandle,
+    ContainerRuntime,
+    ContainerSpec,
+    ContainerStatus,
+    ImageInfo,
+    RuntimeError_,
+)
+from sandbox_control_plane.domain import Network
+from sandbox_executor import protocol
+
+NAME_PREFIX = "sbx-cp"
+LABEL_MANAGED = "ai.oneclick.sandbox.managed-by"
+LABEL_SESSION = "ai.oneclick.sandbox.session"
+LABEL_TENANT = "ai.oneclick.sandbox.tenant"
+SANDBOX_UID = 1000
+
+
+def container_name(session_id: str) -> str:
+    return f"{NAME_PREFIX}-ses-{session_id}"
+
+
+def volume_name(session_id: str) -> str:
+    return f"{NAME_PREFIX}-ws-{session_id}"
+
+
+def oom_kills(cgroup_dir: Path) -> int | None:
+    """The kernel's OOM-kill count of a memory cgroup (v1 ``memory.oom_control``, v2 ``memory.events``)."""
+    for file_name, key in (("memory.oom_control", "oom_kill"), ("memory.events", "oom_kill")):
+        try:
+            text = (cgroup_dir / file_name).read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    return None
+
+
+class DockerRuntime(ContainerRuntime):
+    name = "docker"
+
+    def __init__(self, settings: Settings, node: str = "local") -> None:
+        self._settings = settings
+        self._node = node
+        self._docker = aiodocker.Docker(url=settings.docker_url)
+
+    def container_config(self, spec: ContainerSpec) -> dict[str, Any]:
+        """The engine's create request: every security setting is here, none is optional."""
+        env = dict(spec.env)
+        env.update(
+            {
+                protocol.ENV_SESSION_ID: spec.session_id,
+                protocol.ENV_HEARTBEAT_INTERVAL: str(self._settings.heartbeat_interval_s),
+                protocol.ENV_MAX_OUTPUT: str(self._settings.max_output_bytes),
+                protocol.ENV_FILE_SIZE_LIMIT: str(spec.resources.disk_mib * 1024 * 1024),
+            }
+        )
+        if self._settings.executor_callback_url:
+            env[protocol.ENV_CALLBACK_URL] = self._settings.executor_callback_url
+        memory = spec.resources.memory_mib * 1024 * 1024
+        return {
+            "Image": spec.image,
+            "User": SANDBOX_USER,
+            "Env": [f"{key}={value}" for key, value in sorted(env.items())],
+            "WorkingDir": protocol.WORKSPACE,
+            "Labels": {
+                LABEL_MANAGED: NAME_PREFIX,
+                LABEL_SESSION: spec.session_id,
+                LABEL_TENANT: spec.tenant_id,
+            },
+            "NetworkDisabled": spec.network is Network.NONE,
+            "HostConfig": {
+                "Init": True,  # reaps what user code leaves behind
+                "CapDrop": ["ALL"],
+                "SecurityOpt": ["no-new-privileges"],
+                "ReadonlyRootfs": True,
+                "Privileged": False,
+                "Memory": memory,
+                "MemorySwap": memory,  # no swap: the limit is the limit
+                "NanoCpus": spec.resources.cpu_millis * 1_000_000,
+                "PidsLimit": spec.pids_limit,
+                "NetworkMode": "none" if spec.network is Network.NONE else "bridge",
+                # A tmpfs without a size is half the host's memory and counts against the limit.
+                "Tmpfs": {
+                    "/tmp":  # noqa: S108 - the container's own /tmp
+                    f"rw,nosuid,nodev,size={self._settings.session_tmp_size_mib}m"
+                },
+                "Mounts": [
+                    {"Type": "volume", "Source": volume_name(spec.session_id), "Target": protocol.WORKSPACE},
+                    {
+                        "Type": "bind",
+                        "Source": str(self._settings.socket_dir),
+                        "Target": protocol.SOCKET_DIR,
+                        "ReadOnly": True,
+                    },
+                    {
+                        "Type": "bind",
+                        "Source": str(self._settings.sessions_dir / spec.session_id),
+                        "Target": protocol.SESSION_DIR,
+                        "ReadOnly": True,
+                    },
+                ],
+                "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}},
+                "RestartPolicy": {"Name": "no"},
+            },
+        }
+
+    def _write_secret_files(self, session_id: str, files: dict[str, bytes]) -> None:
+        directory = self._settings.sessions_dir / session_id
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, 0o500)
+        for name, content in files.items():
+            path = directory / name
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o400)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(content)
+            if os.geteuid() == 0:
+                os.chown(path, SANDBOX_UID, SANDBOX_UID)
+        if os.geteuid() == 0:
+            os.chown(directory, SANDBOX_UID, SANDBOX_UID)
+
+    async def create(self, spec: ContainerSpec) -> ContainerHandle:
+        await asyncio.to_thread(self._write_secret_files, spec.session_id, spec.secret_files)
+        try:
+            await self._docker.volumes.create(  # type: ignore[no-untyped-call]
+                {
+                    "Name": volume_name(spec.session_id),
+                    "Labels": {LABEL_MANAGED: NAME_PREFIX, LABEL_SESSION: spec.session_id},
+                }
+            )
+            container = await self._docker.containers.create(
+                self.container_config(spec), name=container_name(spec.session_id)
+            )
+            await container.start()
+        except DockerError as error:
+            raise RuntimeError_(f"docker refused to start the session's container: {error.message}") from error
+        except (OSError, TimeoutError) as error:
+            raise RuntimeError_(f"docker did not answer: {type(error).__name__}") from error
+        return ContainerHandle(container.id, self._node)
+
+    async def status(self, handle: ContainerHandle) -> ContainerStatus:
+        try:
+            info = await (await self._docker.containers.get(handle.container_id)).show()
+        except DockerError as error:
+            if error.status == 404:
+                return ContainerStatus(exists=False, running=False)
+            raise RuntimeError_(f"docker could not inspect the container: {error.message}") from error
+        except (OSError, TimeoutError) as error:
+            raise RuntimeError_(f"docker did not answer: {type(error).__name__}") from error
+        state = info.get("State", {})
+        exit_code = state.get("ExitCode")
+        # The engine's OOMKilled flag is wrong on some engines (cgroup v1 with dockerd 20.10): the
+        # kernel's count in the container's memory cgroup decides, while it is still there.
+        kills = await asyncio.to_thread(oom_kills, self._settings.docker_cgroup_memory_root / handle.container_id)
+        oom = bool(state.get("OOMKilled")) or (exit_code == 137 and bool(kills))
+        return ContainerStatus(exists=True, running=bool(state.get("Running")), exit_code=exit_code, oom_killed=oom)
+
+    async def remove(self, session_id: str, handle: ContainerHandle | None) -> None:
+        target = handle.container_id if handle else container_name(session_id)
+        for attempt in range(25):
+            try:
+                await self._docker.containers.container(target).delete(force=True, v=True)
+                break
+            except DockerError as error:
+                if error.status == 404:
+                    break
+                # 409: another instance (or the monitor) is removing it right now; wait for that.
+                if error.status == 409 and attempt < 24:
+                    await asyncio.sleep(0.2)
+                    continue
+                raise RuntimeError_(f"docker could not remove the container: {error.message}") from error
+            except (OSError, TimeoutError) as error:
+                raise RuntimeError_(f"docker did not answer: {type(error).__name__}") from error
+        for attempt in range(5):
+            try:
+                volume = DockerVolume(self._docker, volume_name(session_id))  # type: ignore[no-untyped-call]
+                await volume.delete()  # type: ignore[no-untyped-call]
+                break
+            except DockerError as error:
+                if error.status == 404:
+                    break
+                if error.status == 409 and attempt < 4:  # the engine has not let go of it yet
+                    await asyncio.sleep(0.2)
+                    continue
+                raise RuntimeError_(f"docker could not remove the workspace: {error.message}") from error
+        await asyncio.to_thread(shutil.rmtree, self._settings.sessions_dir / session_id, True)
+
+    async def inspect_image(self, image: str) -> ImageInfo:
+        try:
+            info = await self._docker.images.inspect(image)
+        except DockerError as error:
+            if error.status == 404:
+                return ImageInfo(exists=False)
+            raise RuntimeError_(f"docker could not inspect the image: {error.message}") from error
+        except (OSError, TimeoutError) as error:
+            raise RuntimeError_(f"docker did not answer: {type(error).__name__}") from error
+        config = info.get("Config") or {}
+        return ImageInfo(exists=True, user=str(config.get("User") or ""), labels=dict(config.get("Labels") or {}))
+
+    async def ping(self) -> bool:
+        try:
+            await self._docker.version()
+        except (DockerError, OSError, TimeoutError):
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self._docker.close()

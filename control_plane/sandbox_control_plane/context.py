@@ -1,0 +1,57 @@
+"""Everything one instance holds: connections and the services built on them. No session or
+execution state lives here; the database has all of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sandbox_control_plane.config.settings import Settings
+from sandbox_control_plane.container_scheduler import make_runtime
+from sandbox_control_plane.container_scheduler.base import ContainerRuntime
+from sandbox_control_plane.db.engine import Database, make_engine
+from sandbox_control_plane.session_manager.executions import ExecutionService
+from sandbox_control_plane.session_manager.executor_callbacks import ExecutorCallbacks
+from sandbox_control_plane.session_manager.monitor import Monitor
+from sandbox_control_plane.session_manager.service import SessionService
+from sandbox_control_plane.template_manager.service import TemplateService
+from sandbox_control_plane.utils.metrics import Metrics
+from sandbox_control_plane.utils.notify import Notifier
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    runtime: ContainerRuntime
+    notifier: Notifier
+    metrics: Metrics
+    templates: TemplateService
+    sessions: SessionService
+    executions: ExecutionService
+    callbacks: ExecutorCallbacks
+    monitor: Monitor
+
+    @classmethod
+    def build(cls, settings: Settings, runtime: ContainerRuntime | None = None) -> Context:
+        db = Database(make_engine(settings))
+        runtime = runtime or make_runtime(settings)
+        notifier = Notifier(settings.poll_interval_s)
+        metrics = Metrics()
+        sessions = SessionService(settings, db, runtime, notifier, metrics)
+        return cls(
+            settings=settings,
+            db=db,
+            runtime=runtime,
+            notifier=notifier,
+            metrics=metrics,
+            templates=TemplateService(db, runtime),
+            sessions=sessions,
+            executions=ExecutionService(settings, db, notifier, metrics),
+            callbacks=ExecutorCallbacks(settings, db, notifier, metrics, sessions),
+            monitor=Monitor(settings, db, runtime, sessions, notifier, metrics),
+        )
+
+    async def close(self) -> None:
+        await self.runtime.close()
+        await self.db.dispose()

@@ -1,0 +1,158 @@
+"""The liveness and cleanup sweep every instance runs; one at a time holds the database lock.
+
+Each sweep:
+1. running executions whose heartbeats stopped -> failed, with the reason the container tells
+   (out of memory, exited) or ``heartbeat_lost``;
+2. sessions still ``creating`` past the start timeout -> failed (``start_timeout``);
+3. ready sessions whose executor went silent and whose container is gone -> failed;
+4. sessions past their timeout -> terminated (``session_expired``);
+5. sessions left ``terminating`` (a removal that failed, an instance that died) -> finished;
+6. the ``sbx_sessions`` gauge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import sqlalchemy as sa
+
+from sandbox_control_plane.config.logging import get_logger
+from sandbox_control_plane.config.settings import Settings
+from sandbox_control_plane.container_scheduler.base import ContainerRuntime, ContainerStatus, RuntimeError_
+from sandbox_control_plane.db.engine import Database
+from sandbox_control_plane.db.repositories import executions as executions_repo
+from sandbox_control_plane.db.repositories import sessions as sessions_repo
+from sandbox_control_plane.domain import ExecutionStatus, Reason, SessionRecord, SessionState
+from sandbox_control_plane.session_manager.executions import execution_key
+from sandbox_control_plane.session_manager.service import SessionService, handle_of
+from sandbox_control_plane.utils.errors import ControlPlaneError
+from sandbox_control_plane.utils.metrics import Metrics
+from sandbox_control_plane.utils.notify import Notifier
+
+log = get_logger(__name__)
+
+LOCK_NAME = "sbx-cp-monitor"
+
+
+def reason_from(status: ContainerStatus) -> Reason | None:
+    """Why a container is not usable, or None if it still runs."""
+    if status.exists and status.running:
+        return None
+    if status.oom_killed:
+        return Reason.OOM_KILLED
+    return Reason.CONTAINER_EXITED
+
+
+class Monitor:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        runtime: ContainerRuntime,
+        sessions: SessionService,
+        notifier: Notifier,
+        metrics: Metrics,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._runtime = runtime
+        self._sessions = sessions
+        self._notifier = notifier
+        self._metrics = metrics
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad sweep must not end the loop
+                log.exception("monitor_sweep_failed")
+            await asyncio.sleep(self._settings.monitor_interval_s)
+
+    async def sweep(self) -> bool:
+        """One sweep if this instance gets the lock; returns whether it did."""
+        async with self._db.engine.connect() as lock_conn:
+            got = (await lock_conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": LOCK_NAME})).scalar()
+            if got != 1:
+                await lock_conn.commit()
+                return False
+            try:
+                await self._sweep()
+            finally:
+                await lock_conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK_NAME})
+                await lock_conn.commit()  # the pool does not reset connections on return
+        return True
+
+    async def _container_reason(self, session: SessionRecord | None) -> Reason | None:
+        handle = None if session is None else handle_of(session)
+        if handle is None:
+            return Reason.CONTAINER_EXITED
+        try:
+            return reason_from(await self._runtime.status(handle))
+        except RuntimeError_ as error:
+            log.warning("container_status_failed", session_id=session.id if session else None, error=str(error))
+            return None
+
+    async def _sweep(self) -> None:
+        settings = self._settings
+        async with self._db.transaction() as conn:
+            silent = await executions_repo.silent_running(conn, settings.heartbeat_timeout_s)
+        for execution in silent:
+            async with self._db.transaction() as conn:
+                session = await sessions_repo.get(conn, execution.session_id)
+            container_reason = await self._container_reason(session)
+            reason = container_reason or Reason.HEARTBEAT_LOST
+            async with self._db.transaction() as conn:
+                ended = await executions_repo.finish(
+                    conn,
+                    execution.id,
+                    ExecutionStatus.FAILED,
+                    reason=reason,
+                    only_from=[ExecutionStatus.RUNNING],
+                    exit_code=137 if reason is Reason.OOM_KILLED else None,
+                )
+                if ended and container_reason is None:
+                    await sessions_repo.transition(
+                        conn,
+                        execution.session_id,
+                        SessionState.READY,
+                        only_from=frozenset({SessionState.RUNNING}),
+                    )
+            if ended:
+                self._metrics.executions_finished.labels(ExecutionStatus.FAILED, reason).inc()
+                self._notifier.notify(execution_key(execution.id))
+                log.warning(
+                    "execution_lost",
+                    execution_id=execution.id,
+                    session_id=execution.session_id,
+                    reason=str(reason),
+                )
+            if container_reason is not None and session is not None:
+                await self._sessions.fail(session, container_reason)
+
+        async with self._db.transaction() as conn:
+            stuck = await sessions_repo.stuck_creating(conn, settings.session_start_timeout_s)
+        for session in stuck:
+            await self._sessions.fail(session, Reason.START_TIMEOUT)
+
+        async with self._db.transaction() as conn:
+            quiet = await sessions_repo.silent_executors(conn, settings.executor_idle_timeout_s)
+        for session in quiet:
+            container_reason = await self._container_reason(session)
+            if container_reason is not None:
+                await self._sessions.fail(session, container_reason)
+
+        async with self._db.transaction() as conn:
+            expired = await sessions_repo.expired(conn)
+            leftovers = await sessions_repo.unfinished_terminations(conn, settings.monitor_interval_s * 5)
+        for session in [*expired, *leftovers]:
+            with contextlib.suppress(ControlPlaneError):
+                reason = Reason.SESSION_EXPIRED if session in expired else (session.state_reason or Reason.DELETED)
+                await self._sessions.terminate(session, reason)
+
+        async with self._db.transaction() as conn:
+            counts = await sessions_repo.counts_by_state(conn)
+        for state, count in counts.items():
+            self._metrics.sessions.labels(state).set(count)

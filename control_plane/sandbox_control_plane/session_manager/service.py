@@ -1,0 +1,295 @@
+"""Sessions: create from a template, read, list, end. Decides; the repositories store."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from sandbox_control_plane.config.logging import get_logger
+from sandbox_control_plane.config.settings import Settings
+from sandbox_control_plane.container_scheduler.base import (
+    ContainerHandle,
+    ContainerRuntime,
+    ContainerSpec,
+    RuntimeError_,
+)
+from sandbox_control_plane.db.engine import Database
+from sandbox_control_plane.db.repositories import executions as executions_repo
+from sandbox_control_plane.db.repositories import sessions as repo
+from sandbox_control_plane.db.repositories import templates as templates_repo
+from sandbox_control_plane.domain import (
+    ExecutionStatus,
+    Page,
+    Reason,
+    Resources,
+    SessionRecord,
+    SessionState,
+)
+from sandbox_control_plane.session_manager.lifecycle import check_transition, transition_error
+from sandbox_control_plane.template_manager.service import template_not_found
+from sandbox_control_plane.template_manager.validator import (
+    describe_resource,
+    resource_problems,
+    timeout_problem,
+)
+from sandbox_control_plane.utils.errors import InvalidInputError, NotFoundError, RuntimeUnavailableError
+from sandbox_control_plane.utils.ids import new_id
+from sandbox_control_plane.utils.metrics import Metrics
+from sandbox_control_plane.utils.notify import Notifier
+from sandbox_control_plane.utils.tokens import session_token
+from sandbox_executor.protocol import ENV_PREFIX
+
+log = get_logger(__name__)
+
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MAX_ENV_VARS = 64
+MAX_ENV_VALUE = 4096
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    template_id: str
+    cpu_millis: int | None
+    memory_mib: int | None
+    disk_mib: int | None
+    timeout_s: int | None
+    env: dict[str, str]
+
+
+def session_not_found(session_id: str) -> NotFoundError:
+    return NotFoundError(f"No session {session_id} for this token.", {"session_id": session_id})
+
+
+def handle_of(session: SessionRecord) -> ContainerHandle | None:
+    if session.container_id is None:
+        return None
+    return ContainerHandle(session.container_id, session.node or "local")
+
+
+def session_key(session_id: str) -> str:
+    return f"session:{session_id}"
+
+
+def env_problems(env: dict[str, str]) -> list[dict[str, object]]:
+    problems: list[dict[str, object]] = []
+    if len(env) > MAX_ENV_VARS:
+        problems.append(
+            {
+                "field": "env",
+                "value": f"{len(env)} variables",
+                "allowed": f"at most {MAX_ENV_VARS}",
+                "message": "too many environment variables",
+            }
+        )
+    for key, value in env.items():
+        if not ENV_KEY.match(key) or key.upper().startswith(ENV_PREFIX):
+            problems.append(
+                {
+                    "field": f"env.{key[:64]}",
+                    "value": key[:64],
+                    "allowed": f"[A-Za-z_][A-Za-z0-9_]* up to 128 characters, not starting with {ENV_PREFIX}",
+                    "message": "not an allowed variable name",
+                }
+            )
+        if len(value) > MAX_ENV_VALUE or "\x00" in value:
+            # The value is not echoed: environment variables often carry secrets.
+            problems.append(
+                {
+                    "field": f"env.{key[:64]}",
+                    "value": f"({len(value)} characters, not shown)",
+                    "allowed": f"at most {MAX_ENV_VALUE} characters, no NUL",
+                    "message": "value too long or with a NUL character",
+                }
+            )
+    return problems
+
+
+class SessionService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        runtime: ContainerRuntime,
+        notifier: Notifier,
+        metrics: Metrics,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._runtime = runtime
+        self._notifier = notifier
+        self._metrics = metrics
+
+    async def create(self, tenant_id: str, request: SessionRequest) -> SessionRecord:
+        started = time.perf_counter()
+        async with self._db.transaction() as conn:
+            template = await templates_repo.get(conn, tenant_id, request.template_id)
+        if template is None:
+            raise template_not_found(request.template_id)
+        defaults = template.default_resources
+        resources = Resources(
+            request.cpu_millis if request.cpu_millis is not None else defaults.cpu_millis,
+            request.memory_mib if request.memory_mib is not None else defaults.memory_mib,
+            request.disk_mib if request.disk_mib is not None else defaults.disk_mib,
+        )
+        timeout_s = request.timeout_s if request.timeout_s is not None else template.default_timeout_s
+        problems: list[dict[str, object]] = list(resource_problems("resources", resources))
+        if not problems:
+            for name in resources.exceeds(template.max_resources):
+                problems.append(
+                    {
+                        "field": f"resources.{name}",
+                        "value": describe_resource(resources, name),
+                        "allowed": f"at most {describe_resource(template.max_resources, name)} "
+                        f"(template {template.name})",
+                        "message": f"{name} is above the template's maximum",
+                    }
+                )
+        timeout = timeout_problem("timeout", timeout_s)
+        if timeout:
+            problems.append(timeout)
+        problems += env_problems(request.env)
+        if problems:
+            raise InvalidInputError("The session request has values outside the allowed limits.", {"errors": problems})
+
+        session_id = new_id("ses")
+        async with self._db.transaction() as conn:
+            await repo.insert(
+                conn,
+                session_id=session_id,
+                tenant_id=tenant_id,
+                template_id=template.id,
+                image=template.image,
+                languages=template.languages,
+                network=template.network,
+                resources=resources,
+                timeout_s=timeout_s,
+                env=request.env,
+            )
+        spec = ContainerSpec(
+            session_id=session_id,
+            tenant_id=tenant_id,
+            image=template.image,
+            resources=resources,
+            network=template.network,
+            pids_limit=self._settings.session_pids_limit,
+            env=request.env,
+            secret_files={
+                "token": session_token(self._settings.internal_api_token.get_secret_value(), session_id).encode()
+            },
+        )
+        try:
+            handle = await self._runtime.create(spec)
+        except RuntimeError_ as error:
+            log.warning("session_start_failed", session_id=session_id, error=str(error))
+            async with self._db.transaction() as conn:
+                await repo.transition(conn, session_id, SessionState.FAILED, reason=Reason.CONTAINER_EXITED)
+            await self._remove_quietly(session_id, None)
+            raise RuntimeUnavailableError(
+                "The session's container could not be started.",
+                {"session_id": session_id, "cause": str(error)},
+            ) from error
+        async with self._db.transaction() as conn:
+            await repo.set_container(conn, session_id, handle.container_id, handle.node)
+            created = await repo.get(conn, session_id)
+        assert created is not None  # noqa: S101 - inserted above; sessions are never deleted from the table
+        self._metrics.session_create_duration.observe(time.perf_counter() - started)
+        log.info(
+            "session_created",
+            session_id=session_id,
+            template_id=template.id,
+            container=handle.container_id[:12],
+        )
+        return created
+
+    async def get(self, tenant_id: str, session_id: str, wait_s: float = 0) -> SessionRecord:
+        async def check() -> SessionRecord | None:
+            async with self._db.transaction() as conn:
+                found = await repo.get(conn, session_id, tenant_id)
+            if found is None:
+                raise session_not_found(session_id)
+            return None if found.state is SessionState.CREATING else found
+
+        if wait_s > 0:
+            settled = await self._notifier.wait_for(session_key(session_id), wait_s, check)
+            if settled is not None:
+                return settled
+        async with self._db.transaction() as conn:
+            found = await repo.get(conn, session_id, tenant_id)
+        if found is None:
+            raise session_not_found(session_id)
+        return found
+
+    async def list(
+        self,
+        tenant_id: str,
+        *,
+        states: list[SessionState] | None,
+        template_id: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[SessionRecord]:
+        async with self._db.transaction() as conn:
+            return await repo.list_page(
+                conn, tenant_id, states=states, template_id=template_id, limit=limit, cursor=cursor
+            )
+
+    async def delete(self, tenant_id: str, session_id: str) -> SessionRecord:
+        async with self._db.transaction() as conn:
+            found = await repo.get(conn, session_id, tenant_id, for_update=True)
+            if found is None:
+                raise session_not_found(session_id)
+            check_transition(session_id, found.state, SessionState.TERMINATING)
+        return await self.terminate(found, Reason.DELETED)
+
+    async def terminate(self, session: SessionRecord, reason: Reason) -> SessionRecord:
+        """End a session: its live executions, its container, then the record (any instance may finish it)."""
+        async with self._db.transaction() as conn:
+            moved = await repo.transition(conn, session.id, SessionState.TERMINATING, reason=reason)
+            current = await repo.get(conn, session.id)
+            assert current is not None  # noqa: S101 - sessions are never deleted from the table
+            if not moved and current.state is not SessionState.TERMINATING:
+                raise transition_error("session", session.id, current.state, SessionState.TERMINATING, frozenset())
+            for execution in await executions_repo.live_of_session(conn, session.id):
+                ended = await executions_repo.finish(
+                    conn, execution.id, ExecutionStatus.CANCELLED, reason=Reason.SESSION_TERMINATED
+                )
+                if ended:
+                    self._metrics.executions_finished.labels(ExecutionStatus.CANCELLED, Reason.SESSION_TERMINATED).inc()
+                    self._notifier.notify(f"execution:{execution.id}")
+        self._notifier.notify(session_key(session.id))
+        try:
+            await self._runtime.remove(session.id, handle_of(current))
+        except RuntimeError_ as error:
+            # The session stays 'terminating'; the monitor retries the removal.
+            raise RuntimeUnavailableError(
+                "The session's container could not be removed yet; it will be retried.",
+                {"session_id": session.id, "cause": str(error)},
+            ) from error
+        async with self._db.transaction() as conn:
+            await repo.transition(conn, session.id, SessionState.TERMINATED)
+            ended_session = await repo.get(conn, session.id)
+        assert ended_session is not None  # noqa: S101
+        self._notifier.notify(session_key(session.id))
+        log.info("session_terminated", session_id=session.id, reason=str(reason))
+        return ended_session
+
+    async def fail(self, session: SessionRecord, reason: Reason) -> None:
+        """Mark a live session failed (its container is gone or useless) and remove what is left."""
+        async with self._db.transaction() as conn:
+            moved = await repo.transition(conn, session.id, SessionState.FAILED, reason=reason)
+            if not moved:
+                return
+            for execution in await executions_repo.live_of_session(conn, session.id):
+                if await executions_repo.finish(conn, execution.id, ExecutionStatus.FAILED, reason=reason):
+                    self._metrics.executions_finished.labels(ExecutionStatus.FAILED, reason).inc()
+                    self._notifier.notify(f"execution:{execution.id}")
+        self._notifier.notify(session_key(session.id))
+        log.warning("session_failed", session_id=session.id, reason=str(reason))
+        await self._remove_quietly(session.id, handle_of(session))
+
+    async def _remove_quietly(self, session_id: str, handle: ContainerHandle | None) -> None:
+        try:
+            await self._runtime.remove(session_id, handle)
+        except RuntimeError_ as error:
+            log.warning("container_remove_failed", session_id=session_id, error=str(error))

@@ -1,0 +1,37 @@
+"""The committed OpenAPI document is the contract: the app must serve exactly it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from sandbox_control_plane.__main__ import openapi_text
+
+COMMITTED = Path(__file__).resolve().parents[2] / "openapi.json"
+
+
+def test_the_committed_document_is_the_apps() -> None:
+    # On a difference: `python -m sandbox_control_plane openapi > control_plane/openapi.json`, and review it.
+    assert COMMITTED.read_text() == openapi_text()
+
+
+def test_the_served_document_is_the_committed_one(client: httpx.Client) -> None:
+    assert client.get("/openapi.json").json() == json.loads(COMMITTED.read_text())
+
+
+def test_every_public_operation_needs_a_token_and_documents_its_errors() -> None:
+    document = json.loads(COMMITTED.read_text())
+    operations = [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        if path.startswith("/api/v1/")
+        for method, operation in item.items()
+    ]
+    assert len(operations) == 13
+    for path, method, operation in operations:
+        assert operation["security"] == [{"HTTPBearer": []}], (method, path)
+        for status in ("401", "422", "503"):
+            schema = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, status)
