@@ -913,7 +913,7 @@ def main():
     parser.add_argument(
         "--boot-hook",
         help="command run when an instance boots; {id}, {label}, {stackscript} (the script's path) and "
-        "{stackscript_data} (a root-only JSON file) are filled in; the last line it prints, when an IPv4 "
+        "{stackscript_data} (a root-only JSON file) and {image} are filled in; the last line it prints, when an IPv4 "
         "address, becomes the instance's address",
     )
     parser.add_argument("--delete-hook", help="command run when an instance is deleted; {id} and {label} are filled in")
@@ -942,6 +942,7 @@ def main():
                     label=instance["label"],
                     stackscript=script_file,
                     stackscript_data=data_file,
+                    image=instance.get("image") or "",
                 )
             finally:
                 shutil.rmtree(work, ignore_errors=True)
