@@ -97,11 +97,13 @@ lint: $(VENV)/.installed $(COLLECTION_LINK)
 
 # ansible-test wants the collection under ansible_collections/<ns>/<name>: test a copy of the
 # files git knows (tracked, and untracked but not ignored), so nothing local leaks in. The control
-# plane is not part of the collection (its own stage tests it).
+# plane is not part of the collection (its own stage tests it), nor are the stand-in GPU's commands
+# (tests/standins/nvidia/bin: scripts for Debian machines, run by /usr/bin/python3).
 sanity: $(VENV)/.installed
 	tests/ansible-test-pip-bootstrap.sh $(VENV)/bin/python
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
-	git ls-files -z --cached --others --exclude-standard ':!control_plane' | xargs -0 cp --parents -t $(SANITY_ROOT)
+	git ls-files -z --cached --others --exclude-standard ':!control_plane' ':!tests/standins/nvidia/bin' \
+	  | xargs -0 cp --parents -t $(SANITY_ROOT)
 	cd $(SANITY_ROOT) && ansible-test sanity --venv --python $(shell $(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') --color no
 
 units: $(VENV)/.installed $(COLLECTION_LINK)

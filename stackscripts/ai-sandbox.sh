@@ -7,6 +7,7 @@
 # <UDF name="model_id" label="Hugging Face model id" default="mistralai/Mistral-7B-Instruct-v0.3" example="mistralai/Mistral-7B-Instruct-v0.3">
 # <UDF name="hf_token_password" label="Hugging Face token (gated models such as Mistral need one)" default="" example="hf_...">
 # <UDF name="ui_auth" label="Open WebUI login" oneOf="no,yes" default="no" example="no">
+# <UDF name="api_key_password" label="API key for port 8000 (empty: none; generate: make one, kept in /opt/ai-sandbox/vllm.env)" default="" example="generate">
 # <UDF name="repo_url" label="Advanced: collection repository" default="https://github.com/oneclick-ai/ai_sandbox.git" example="https://github.com/oneclick-ai/ai_sandbox.git">
 # <UDF name="repo_ref" label="Advanced: branch, tag or commit" default="main" example="main">
 #
@@ -313,6 +314,11 @@ FAILURES = {
         "phase": "input",
         "reason": "{message}",
         "todo": "Redeploy the Linode with a corrected value (Rebuild, or a new Linode).",
+    },
+    "bad_value": {
+        "phase": "input",
+        "reason": "{field} cannot be used: {why}",
+        "todo": "Set {field} to {allowed}, then {rerun}.",
     },
     "bootstrap_failed": {
         "phase": "bootstrap",
@@ -635,6 +641,7 @@ UDFS = {
     "model_id": DEFAULT_MODEL,
     "hf_token_password": "",
     "ui_auth": "no",
+    "api_key_password": "",
     "repo_url": DEFAULT_REPO,
     "repo_ref": "main",
 }
@@ -666,6 +673,7 @@ COLLECTION_PINS = {
 NAME_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 MODEL_RE = re.compile(r"%s/%s" % (NAME_PART, NAME_PART))
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{8,200}")
+API_KEY_RE = re.compile(r"[A-Za-z0-9._~+/=-]{16,200}")
 REPO_URL_RE = re.compile(r"(?:https://|http://|file:///)[A-Za-z0-9._~:/@%+=-]+")
 REPO_REF_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
 
@@ -688,6 +696,12 @@ def validate(values, extra_vars_path=""):
     if token and not TOKEN_RE.fullmatch(token):
         return "hf_token_password", (
             "hf_token_password is not a Hugging Face token (letters, digits, '_' and '-', such as hf_...)"
+        )
+    key = values["api_key_password"]
+    if key and key != "generate" and not API_KEY_RE.fullmatch(key):
+        return "api_key_password", (
+            "api_key_password must be empty (no key), 'generate', or 16 to 200 letters, digits and ._~+/=- "
+            "(the value is not shown)"
         )
     if values["ui_auth"] not in ("yes", "no"):
         return "ui_auth", "ui_auth must be yes or no, not %s" % shown(values["ui_auth"])
@@ -814,6 +828,19 @@ def fail(paths, code, params):
     return failure["exit_code"]
 
 
+def api_key(paths, wanted):
+    """The API key: none, the one given, or a generated one, kept across runs of the script (a resume
+    after a reboot reads the same 'generate' and must not change the key)."""
+    if wanted != "generate":
+        return wanted
+    earlier = (read_json(paths.vars, {}) or {}).get("vllm_service_api_key", "")
+    if earlier and API_KEY_RE.fullmatch(earlier):
+        return earlier
+    import secrets
+
+    return secrets.token_urlsafe(32)
+
+
 def command_validate(paths, env):
     values = udf_values(env)
     os.makedirs(paths.state, exist_ok=True)
@@ -825,6 +852,7 @@ def command_validate(paths, env):
     extra_vars = {
         "vllm_service_model": values["model_id"],
         "vllm_service_hf_token": values["hf_token_password"],
+        "vllm_service_api_key": api_key(paths, values["api_key_password"]),
         "open_webui_auth": values["ui_auth"] == "yes",
         "ai_sandbox_hosts": "localhost",
         "ai_sandbox_log_file": paths.log,

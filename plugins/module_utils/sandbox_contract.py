@@ -90,6 +90,11 @@ FAILURES = {
         "reason": "{message}",
         "todo": "Redeploy the Linode with a corrected value (Rebuild, or a new Linode).",
     },
+    "bad_value": {
+        "phase": "input",
+        "reason": "{field} cannot be used: {why}",
+        "todo": "Set {field} to {allowed}, then {rerun}.",
+    },
     "bootstrap_failed": {
         "phase": "bootstrap",
         "reason": "the {step} step exited with code {code} (the log's last lines say why)",

@@ -138,12 +138,12 @@ def render(result):
             "%s %.2f GB%s" % (name, f["real_bytes"] / 1e9, " (%.1f times)" % f["times"] if f["times"] > 1.01 else "")
             for name, f in hub["files"].items()
         )
+        late = ": " + "; ".join(hub["late_examples"]) if hub["late_examples"] else ""
         lines += [
             "Hub, real bytes sent to the machine: %.1f GB (%s)" % (hub["real_bytes"] / 1e9, sent),
-            "Hub requests after the model download phase: %d%s" % (hub["requests_after_download"],
-                ": " + "; ".join(hub["late_examples"]) if hub["late_examples"] else ""),
+            "Hub requests after the model download phase: %d%s" % (hub["requests_after_download"], late),
             "Hub requests from Open WebUI: %d" % hub["ui_requests"],
-        ]  # fmt: skip
+        ]
     return "\n".join(lines)
 
 

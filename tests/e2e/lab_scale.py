@@ -45,8 +45,8 @@ GPU = {"vendor": "0x10de", "device": "0x27b2", "class": "0x030000", "subsystem_v
 def sh(command, check=True, **kwargs):
     result = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
     if check and result.returncode != 0:
-        raise RuntimeError("%s exited with %d:\n%s%s" % (" ".join(command), result.returncode, result.stdout,
-                                                          result.stderr))  # fmt: skip
+        output = result.stdout + result.stderr
+        raise RuntimeError("%s exited with %d:\n%s" % (" ".join(command), result.returncode, output))
     return result
 
 
@@ -85,8 +85,8 @@ class RealScale:
             real = os.path.join(committed, entry["path"])
             if os.path.isfile(real) and entry["path"] != "manifest.json":
                 if os.path.getsize(real) != entry["real_size"]:
-                    raise RuntimeError("%s is %d bytes, the profile says %d" % (real, os.path.getsize(real),
-                                                                               entry["real_size"]))  # fmt: skip
+                    size = os.path.getsize(real)
+                    raise RuntimeError("%s is %d bytes, the profile says %d" % (real, size, entry["real_size"]))
                 files.append({"path": entry["path"], "file": real})
             else:
                 files.append({"path": entry["path"], "virtual_size": entry["size"], "real_size": entry["real_size"]})

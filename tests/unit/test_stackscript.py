@@ -71,6 +71,7 @@ def test_defaults(tmp_path):
     assert extra_vars(tmp_path) == {
         "vllm_service_model": "mistralai/Mistral-7B-Instruct-v0.3",
         "vllm_service_hf_token": "",
+        "vllm_service_api_key": "",
         "open_webui_auth": False,
         "ai_sandbox_hosts": "localhost",
         "ai_sandbox_log_file": str(tmp_path / "log" / "first-boot.log"),
@@ -127,6 +128,21 @@ def test_hostile_or_malformed_values_are_refused(tmp_path, udfs, field):
     )
     assert status["reason"] in motd
     assert "\n" not in status["reason"]
+
+
+def test_an_api_key_given_or_generated_once_and_kept(tmp_path):
+    given = tmp_path / "given"
+    given.mkdir()
+    assert run(given, api_key_password="k" * 20).returncode == 0
+    assert extra_vars(given)["vllm_service_api_key"] == "k" * 20
+    assert run(tmp_path, API_KEY_PASSWORD="generate").returncode == 0
+    generated = extra_vars(tmp_path)["vllm_service_api_key"]
+    assert len(generated) >= 40 and generated != "generate"
+    assert run(tmp_path, API_KEY_PASSWORD="generate").returncode == 0  # a resume: the same key
+    assert extra_vars(tmp_path)["vllm_service_api_key"] == generated
+    refused = run(tmp_path, api_key_password="short\nVLLM_X=1")
+    assert refused.returncode == 2 and refused.stderr.startswith("ai-sandbox: api_key_password")
+    assert "short" not in refused.stderr + (tmp_path / "motd").read_text()
 
 
 def test_token_is_never_printed(tmp_path):

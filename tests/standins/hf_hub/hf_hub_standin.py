@@ -45,8 +45,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from throttle import Throttle  # tests/standins/throttle.py
+# tests/standins/throttle.py: beside this file where it is copied alone (a Molecule instance), else one up.
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..")]
+from throttle import Throttle  # noqa: E402
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".model", ".model.v3")
 CHUNK = 64 * 1024

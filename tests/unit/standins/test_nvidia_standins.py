@@ -132,7 +132,8 @@ def test_the_repositories_carry_the_packages_the_roles_install_signed(tmp_path):
     gpg = ["gpg", "--batch", "--homedir", str(verify)]
     subprocess.run([*gpg, "--import", str(out / apt_repos.NVIDIA / "3bf863cc.pub")], check=True, capture_output=True)
     for repo in (apt_repos.ARCHIVE, apt_repos.NVIDIA, apt_repos.TOOLKIT):
-        assert subprocess.run([*gpg, "--verify", str(out / repo / "InRelease")], capture_output=True).returncode == 0
+        verified = subprocess.run([*gpg, "--verify", str(out / repo / "InRelease")], capture_output=True, check=False)
+        assert verified.returncode == 0
     # The DKMS package builds only with the headers, and takes the profile's build time.
     deb = next(name for name in os.listdir(out / apt_repos.NVIDIA) if name.startswith("nvidia-kernel-open-dkms_"))
     postinst = subprocess.run(["dpkg-deb", "--ctrl-tarfile", str(out / apt_repos.NVIDIA / deb)], capture_output=True,

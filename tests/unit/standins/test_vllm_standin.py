@@ -167,7 +167,10 @@ def snapshot(home, model):
 )
 def test_format_choice_follows_vllm(options, listing, cached, expected):
     module = standin_module()
-    exists = lambda name: name in listing or name in cached  # noqa: E731
+
+    def exists(name):
+        return name in listing or name in cached
+
     assert module.choose_formats("m/x", options, listing, exists) == expected
 
 
