@@ -341,3 +341,13 @@ def test_stock_ubuntu_without_a_golden_image_or_when_given(linode_api, tmp_path)
     assert given.returncode == 0, given.stdout[-3000:]
     assert linode_api.instances[max(linode_api.instances)]["image"] == "linode/ubuntu22.04"
     assert "(given with -e image)" in given.stdout
+
+
+def test_images_that_cannot_be_listed_mean_stock_ubuntu_and_say_why(linode_api, tmp_path):
+    linode_api.inject(
+        "GET", r"^/images", 401, count=20, reason="Your OAuth token is not authorized to use this endpoint."
+    )
+    result = play(linode_api, tmp_path, "provision", "label=sb-noscope", "hf_token=" + HF_TOKEN)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert linode_api.instances[max(linode_api.instances)]["image"] == "linode/ubuntu22.04"
+    assert "your images could not be listed: Linode API 401" in " ".join(result.stdout.split())
