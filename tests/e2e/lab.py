@@ -313,8 +313,10 @@ class Lab:
         boot_seconds = self.profile.value("linode", "boot_seconds") if self.real_scale else 2
         self._server("linode-api", [python, os.path.join(ROOT, "tests", "standins", "linode_api", "emulator.py"),
                                     "--port", str(self.api_port), "--token", TOKEN, "--boot-seconds", str(boot_seconds),
-                                    "--boot-hook", HOOK + " boot {id} {label} {stackscript} {stackscript_data}",
-                                    "--delete-hook", HOOK + " delete {id} {label}"])  # fmt: skip
+                                    "--boot-hook", HOOK + " boot {id} {label} {stackscript} {stackscript_data} {image}",
+                                    "--delete-hook", HOOK + " delete {id} {label}",
+                                    "--capture-hook", HOOK + " capture {id} {label} {image_id}",
+                                    "--image-delete-hook", HOOK + " image-delete {image_id}"])  # fmt: skip
         self._wait_port(GATEWAY, self.git_port, "the git server")
         self._wait_port(GATEWAY, self.hub_port, "the stand-in Hub")
         if self.real_scale:

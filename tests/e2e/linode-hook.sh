@@ -4,8 +4,12 @@
 # as root, with each UDF value in an upper-case environment variable (Akamai's own Marketplace scripts
 # read user_name as $USER_NAME), plus the lab's mirror switches.
 #
-#   linode-hook.sh boot ID LABEL STACKSCRIPT_FILE STACKSCRIPT_DATA_JSON   prints the machine's address
+#   linode-hook.sh boot ID LABEL STACKSCRIPT_FILE STACKSCRIPT_DATA_JSON [IMAGE]   prints the machine's address
 #   linode-hook.sh delete ID LABEL
+#   linode-hook.sh capture ID LABEL IMAGE_NUMBER     the machine's container committed as ai-sandbox-golden:N
+#   linode-hook.sh image-delete IMAGE_NUMBER         that committed image removed
+# A machine created from private/N boots from ai-sandbox-golden:N instead of $AI_SANDBOX_BASE_IMAGE (what
+# a capture takes is the container's file system; its Docker data lives in a volume and is not taken).
 #
 # Environment (set by the lab): AI_SANDBOX_LAB, AI_SANDBOX_LAB_DIR, AI_SANDBOX_LAB_MIRROR,
 # AI_SANDBOX_BASE_IMAGE, AI_SANDBOX_LAB_OS_BOOT_SECONDS (power-on to StackScript, the profile's).
@@ -16,11 +20,23 @@
 # and when the StackScript started in $AI_SANDBOX_LAB_DIR/boot-LABEL.json.
 set -euo pipefail
 
-action=$1 label=$3
+action=$1 label=${3:-}
 machine=ai-sandbox-linode-$label
 network=ai-sandbox-e2e
 
 log() { printf '[linode-hook] %s: %s\n' "$label" "$*" >&2; }
+
+if [ "$action" = image-delete ]; then
+  docker image rm "ai-sandbox-golden:$2" >/dev/null 2>&1 || true
+  printf '[linode-hook] image private/%s: deleted\n' "$2" >&2
+  exit 0
+fi
+
+if [ "$action" = capture ]; then
+  docker commit --pause=false -c 'CMD ["/lib/systemd/systemd"]' "$machine" "ai-sandbox-golden:$4" >/dev/null
+  log "captured as ai-sandbox-golden:$4 (private/$4)"
+  exit 0
+fi
 
 if [ "$action" = delete ]; then
   docker rm -f "$machine" >/dev/null 2>&1 || true
@@ -30,7 +46,12 @@ if [ "$action" = delete ]; then
   exit 0
 fi
 
-script=$4 data=$5
+script=$4 data=$5 image=${6:-}
+base=$AI_SANDBOX_BASE_IMAGE
+if [[ $image =~ ^private/([0-9]+)$ ]]; then
+  base=ai-sandbox-golden:${BASH_REMATCH[1]}
+  log "booting from the captured image $image ($base)"
+fi
 docker rm -f "$machine" >/dev/null 2>&1 || true
 docker volume rm -f "$machine-docker" >/dev/null 2>&1 || true
 rm -rf "${AI_SANDBOX_LAB_DIR:?}/machines/$label"
@@ -56,7 +77,7 @@ for offset in $(seq 0 199); do
       -v /sys/fs/cgroup:/sys/fs/cgroup:rw -v "$machine-docker:/var/lib/docker" \
       --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
       -v "$AI_SANDBOX_LAB_MIRROR:/srv/ai-sandbox-mirror:ro" -v "$AI_SANDBOX_LAB_DIR/machine:/srv/ai-sandbox-lab:ro" \
-      "${gpu[@]}" "$AI_SANDBOX_BASE_IMAGE" /lib/systemd/systemd >/dev/null 2>"$AI_SANDBOX_LAB_DIR/hook-$label.err"; then
+      "${gpu[@]}" "$base" /lib/systemd/systemd >/dev/null 2>"$AI_SANDBOX_LAB_DIR/hook-$label.err"; then
     break
   fi
   docker rm -f "$machine" >/dev/null 2>&1 || true

@@ -117,6 +117,11 @@ REGIONS = [
 ]
 IMAGES = ["linode/ubuntu22.04", "linode/ubuntu24.04", "linode/debian12"]
 
+# A captured image holds at most this much data (MB): the spec's limit for an image's data ("decompressed
+# it can be up to 6 GB", POST /images/upload; Linode's documentation gives the same limit for a captured
+# disk). The data counted is what the disk holds (its used space), not the disk's allocated size.
+IMAGE_LIMIT_MB = 6144
+
 
 def now():
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
@@ -173,6 +178,9 @@ class Emulator:
         self.stackscripts = {}
         self.firewalls = {}
         self.images = {}
+        self.image_seconds = boot_seconds
+        self.on_capture = None
+        self.on_image_delete = None
         self.sold_out = set()
         self.faults = []
         self.requests = []
@@ -281,6 +289,8 @@ class Emulator:
                 "lke_cluster_id": None,
                 "placement_group": None,
                 "_created": created if status is None else created - 3600,
+                # The data on its main disk (MB), what a capture would hold; tests and the lab set it.
+                "_used_mb": 3500,
             }
             self.instances[linode_id] = instance
             return instance
@@ -333,6 +343,7 @@ class Emulator:
             ("POST", r"/linode/instances", self.create_instance),
             ("GET", r"/linode/instances/(\d+)", self.get_instance),
             ("DELETE", r"/linode/instances/(\d+)", self.delete_instance),
+            ("GET", r"/linode/instances/(\d+)/disks", self.list_disks),
             ("GET", r"/linode/stackscripts", self.list_stackscripts),
             ("POST", r"/linode/stackscripts", self.create_stackscript),
             ("GET", r"/linode/stackscripts/(\d+)", self.get_stackscript),
@@ -347,7 +358,9 @@ class Emulator:
             ("GET", r"/networking/firewalls/(\d+)/devices", self.list_devices),
             ("POST", r"/networking/firewalls/(\d+)/devices", self.add_device),
             ("POST", r"/images", self.create_image),
+            ("GET", r"/images", self.list_images),
             ("GET", r"/images/(private/\d+)", self.get_image),
+            ("DELETE", r"/images/(private/\d+)", self.delete_image),
             ("GET", r"/profile", self.get_profile),
         ]
         for route_method, pattern, handler in routes:
@@ -433,6 +446,8 @@ class Emulator:
             fail(400, "region is not valid", "region")
         if body.get("image") and body["image"] not in IMAGES and body["image"] not in self.images:
             fail(400, "image is not valid", "image")
+        if body.get("image") in self.images and self.image_view(self.images[body["image"]])["status"] != "available":
+            fail(400, "Image %s is not available yet" % body["image"], "image")
         if body.get("image") and not (body.get("root_pass") or body.get("authorized_keys")):
             fail(400, "You must provide a root_pass or authorized_keys when deploying from an Image.", "root_pass")
         available = (body["region"] in RTX4000_REGIONS) == body["type"].startswith("g2-gpu-rtx4000a")
@@ -655,40 +670,133 @@ class Emulator:
                 firewall["_devices"].append(int(body["id"]))
             return self.device(firewall_id, int(body["id"]))
 
+    # --- disks and images ------------------------------------------------------------------------
+    # Each instance has two disks: its system disk (id linode*10+1, the plan's size less the swap) and a
+    # 512 MB swap disk (linode*10+2).
+    def disks(self, instance):
+        stamp = instance["created"]
+        image = instance.get("image") or "none"
+        system = {
+            "id": instance["id"] * 10 + 1,
+            "label": ("%s Disk" % image.split("/")[-1])[:48],
+            "filesystem": "ext4",
+            "size": instance["specs"]["disk"] - 512,
+            "status": "ready",
+            "created": stamp,
+            "updated": stamp,
+        }
+        swap = dict(system, id=instance["id"] * 10 + 2, label="512 MB Swap Image", filesystem="swap", size=512)
+        return [system, swap]
+
+    def list_disks(self, linode_id, query, body, filters):
+        with self.lock:
+            instance = self.instances.get(int(linode_id))
+            if instance is None:
+                fail(404, "Not found")
+            return self.page(self.disks(instance), query, filters)
+
+    def image_view(self, image):
+        if image["status"] == "creating" and time.time() - image["_created"] >= self.image_seconds:
+            image["status"] = "available"
+            for region in image["regions"]:
+                region["status"] = "available"
+        return {key: value for key, value in image.items() if not key.startswith("_")}
+
+    def public_image(self, image_id):
+        return {
+            "id": image_id,
+            "label": {"linode/ubuntu22.04": "Ubuntu 22.04 LTS", "linode/ubuntu24.04": "Ubuntu 24.04 LTS"}.get(
+                image_id, "Debian 12"
+            ),
+            "description": None,
+            "created": "2022-04-21T00:00:00",
+            "updated": "2022-04-21T00:00:00",
+            "created_by": "linode",
+            "deprecated": False,
+            "is_public": True,
+            "size": 2500,
+            "total_size": 2500,
+            "status": "available",
+            "type": "manual",
+            "vendor": "Ubuntu" if "ubuntu" in image_id else "Debian",
+            "expiry": None,
+            "eol": None,
+            "capabilities": ["cloud-init"],
+            "tags": [],
+            "regions": [],
+        }
+
     def create_image(self, query, body, filters):
         with self.lock:
-            disk = int(body["disk_id"])
-            if disk // 10 not in self.instances:
+            disk_id = int(body["disk_id"])
+            instance = self.instances.get(disk_id // 10)
+            disk = next((d for d in self.disks(instance) if d["id"] == disk_id), None) if instance else None
+            if disk is None:
                 fail(400, "Disk not found", "disk_id")
+            if disk["filesystem"] == "swap":
+                fail(400, "Cannot create an image from a swap disk", "disk_id")
+            if instance["_used_mb"] > IMAGE_LIMIT_MB:
+                fail(
+                    400,
+                    "Disk %d holds %d MB; an image can hold at most %d MB"
+                    % (disk_id, instance["_used_mb"], IMAGE_LIMIT_MB),
+                    "disk_id",
+                )
+            label = body.get("label") or disk["label"]
             image_id = "private/%d" % next(self.ids)
             self.images[image_id] = {
                 "id": image_id,
-                "label": body.get("label", ""),
+                "label": label,
                 "description": body.get("description") or None,
                 "created": now(),
                 "updated": now(),
                 "created_by": "sandbox-tester",
                 "deprecated": False,
                 "is_public": False,
-                "size": 6000,
-                "total_size": 6000,
+                "size": instance["_used_mb"],
+                "total_size": instance["_used_mb"],
                 "status": "creating",
                 "type": "manual",
                 "vendor": None,
                 "expiry": None,
                 "eol": None,
                 "capabilities": [],
-                "tags": body.get("tags", []),
-                "regions": [],
+                "tags": sorted(set(body.get("tags") or [])),
+                "regions": [{"region": instance["region"], "status": "creating"}],
+                "_created": time.time(),
+                "_linode": instance["id"],
             }
-            return self.images[image_id]
+            view = self.image_view(self.images[image_id])
+        if self.on_capture is not None:
+            # The lab commits the machine's container as the image's base; a failed hook leaves the image
+            # where a failed capture leaves it on Linode: it never becomes available (and is deleted).
+            try:
+                self.on_capture({"id": image_id, "linode_id": instance["id"], "label": instance["label"]})
+            except Exception as exc:
+                print("emulator: capture hook failed for %s: %s" % (image_id, exc), flush=True)
+                with self.lock:
+                    self.images.pop(image_id, None)
+        return view
+
+    def list_images(self, query, body, filters):
+        with self.lock:
+            private = [self.image_view(i) for i in sorted(self.images.values(), key=lambda i: i["_created"])]
+            return self.page([self.public_image(i) for i in IMAGES] + private, query, filters)
 
     def get_image(self, image_id, query, body, filters):
-        image = self.images.get(image_id)
-        if image is None:
-            fail(404, "Not found")
-        image["status"] = "available"
-        return image
+        with self.lock:
+            image = self.images.get(image_id)
+            if image is None:
+                fail(404, "Not found")
+            return self.image_view(image)
+
+    def delete_image(self, image_id, query, body, filters):
+        with self.lock:
+            if self.images.pop(image_id, None) is None:
+                fail(404, "Not found")
+        if self.on_image_delete:
+            self.on_image_delete({"id": image_id})
+        return {}
 
     def get_profile(self, query, body, filters):
         return {
@@ -805,10 +913,16 @@ def main():
     parser.add_argument(
         "--boot-hook",
         help="command run when an instance boots; {id}, {label}, {stackscript} (the script's path) and "
-        "{stackscript_data} (a root-only JSON file) are filled in; the last line it prints, when an IPv4 "
+        "{stackscript_data} (a root-only JSON file) and {image} are filled in; the last line it prints, when an IPv4 "
         "address, becomes the instance's address",
     )
     parser.add_argument("--delete-hook", help="command run when an instance is deleted; {id} and {label} are filled in")
+    parser.add_argument(
+        "--capture-hook",
+        help="command run when a disk is captured as an image (POST /images); {image} (private/N), {image_id} "
+        "(N), {id} and {label} (the Linode's) are filled in; when it fails the image is dropped",
+    )
+    parser.add_argument("--image-delete-hook", help="command run when a private image is deleted; {image_id} filled in")
     args = parser.parse_args()
     emulator = Emulator(args.token, args.boot_seconds, args.port, args.host)
     if args.boot_hook:
@@ -828,6 +942,7 @@ def main():
                     label=instance["label"],
                     stackscript=script_file,
                     stackscript_data=data_file,
+                    image=instance.get("image") or "",
                 )
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -835,6 +950,16 @@ def main():
         emulator.on_boot = boot
     if args.delete_hook:
         emulator.on_delete = lambda instance: _run_hook(args.delete_hook, id=instance["id"], label=instance["label"])
+    if args.capture_hook:
+        emulator.on_capture = lambda image: _run_hook(
+            args.capture_hook,
+            image=image["id"],
+            image_id=image["id"].split("/")[1],
+            id=image["linode_id"],
+            label=image["label"],
+        )
+    if args.image_delete_hook:
+        emulator.on_image_delete = lambda image: _run_hook(args.image_delete_hook, image_id=image["id"].split("/")[1])
     print("Linode API emulator on %s" % emulator.url, flush=True)
     emulator.server.serve_forever()
 

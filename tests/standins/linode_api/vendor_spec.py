@@ -17,14 +17,15 @@ OPERATIONS = {
     "/regions/availability": ["get"],
     "/linode/instances": ["get", "post"],
     "/linode/instances/{linodeId}": ["get", "delete"],
+    "/linode/instances/{linodeId}/disks": ["get"],
     "/linode/stackscripts": ["get", "post"],
     "/linode/stackscripts/{stackscriptId}": ["get", "put"],
     "/networking/firewalls": ["get", "post"],
     "/networking/firewalls/{firewallId}": ["get", "put", "delete"],
     "/networking/firewalls/{firewallId}/devices": ["get", "post"],
     "/networking/firewalls/{firewallId}/rules": ["get", "put"],
-    "/images": ["post"],
-    "/images/{imageId}": ["get"],
+    "/images": ["get", "post"],
+    "/images/{imageId}": ["get", "delete"],
     "/profile": ["get"],
 }
 

@@ -311,3 +311,43 @@ def test_a_rerun_with_one_address_closes_the_firewall_to_the_rest(linode_api, tm
     assert third.returncode == 0 and "changed=0" in third.stdout
     assert "Firewall: the one it already has (%d) was left as it is." % firewall["id"] in third.stdout
     assert firewall["rules"]["inbound"][0]["addresses"] == {"ipv4": ["198.51.100.7/32"]}
+
+
+def _golden(api, number, label):
+    image = dict(api.public_image("linode/ubuntu22.04"), id="private/%d" % number, label=label, is_public=False)
+    image.update(vendor=None, tags=["ai-sandbox"], description="oneclick.ai_sandbox 0.1.0", _created=0, _linode=0)
+    api.images[image["id"]] = image
+
+
+def test_the_newest_golden_image_is_used_and_named(linode_api, tmp_path):
+    _golden(linode_api, 7, "ai-sandbox-golden-0-0-9")
+    _golden(linode_api, 8, "ai-sandbox-golden-0-1-0")
+    result = play(linode_api, tmp_path, "provision", "label=sb-golden", "hf_token=" + HF_TOKEN)
+    assert result.returncode == 0, result.stdout[-3000:]
+    (instance,) = linode_api.instances.values()
+    assert instance["image"] == "private/8"
+    assert "Image: private/8, the golden image ai-sandbox-golden-0-1-0" in " ".join(result.stdout.split())
+
+
+def test_stock_ubuntu_without_a_golden_image_or_when_given(linode_api, tmp_path):
+    result = play(linode_api, tmp_path, "provision", "label=sb-stock", "hf_token=" + HF_TOKEN)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert linode_api.instances[max(linode_api.instances)]["image"] == "linode/ubuntu22.04"
+    assert "stock Ubuntu: no golden image" in " ".join(result.stdout.split())
+    _golden(linode_api, 9, "ai-sandbox-golden-0-1-0")
+    given = play(
+        linode_api, tmp_path, "provision", "label=sb-given", "image=linode/ubuntu22.04", "hf_token=" + HF_TOKEN
+    )
+    assert given.returncode == 0, given.stdout[-3000:]
+    assert linode_api.instances[max(linode_api.instances)]["image"] == "linode/ubuntu22.04"
+    assert "(given with -e image)" in given.stdout
+
+
+def test_images_that_cannot_be_listed_mean_stock_ubuntu_and_say_why(linode_api, tmp_path):
+    linode_api.inject(
+        "GET", r"^/images", 401, count=20, reason="Your OAuth token is not authorized to use this endpoint."
+    )
+    result = play(linode_api, tmp_path, "provision", "label=sb-noscope", "hf_token=" + HF_TOKEN)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert linode_api.instances[max(linode_api.instances)]["image"] == "linode/ubuntu22.04"
+    assert "your images could not be listed: Linode API 401" in " ".join(result.stdout.split())

@@ -27,14 +27,66 @@ def test_unauthorised_body_is_linodes(linode_api):
     assert call(linode_api, "GET", "/profile", token="nope") == (401, {"errors": [{"reason": "Invalid Token"}]})
 
 
-def test_profile_and_images(linode_api):
+def test_profile(linode_api):
     status, profile = call(linode_api, "GET", "/profile")
     assert status == 200 and profile["username"] == "sandbox-tester"
+
+
+def test_capture_list_boot_from_and_delete_a_private_image(linode_api):
+    linode_api.image_seconds = 0.3
     instance = linode_api.add_instance("golden-src", tags=["ai-sandbox"], status="running")
-    status, image = call(linode_api, "POST", "/images", {"disk_id": instance["id"] * 10 + 1, "label": "golden"})
+    status, disks = call(linode_api, "GET", "/linode/instances/%d/disks" % instance["id"])
+    assert status == 200 and [d["filesystem"] for d in disks["data"]] == ["ext4", "swap"]
+    disk = disks["data"][0]
+    body = {"disk_id": disk["id"], "label": "golden", "description": "v1", "tags": ["ai-sandbox"]}
+    status, image = call(linode_api, "POST", "/images", body)
     assert status == 200 and image["status"] == "creating" and image["id"].startswith("private/")
+    assert image["size"] == 3500 and image["regions"] == [{"region": "us-ord", "status": "creating"}]
+    # Not yet available: an instance cannot be created from it.
+    create = {"type": "g2-gpu-rtx4000a1-s", "region": "us-ord", "label": "from-golden", "root_pass": "x" * 20}
+    status, refused = call(linode_api, "POST", "/linode/instances", dict(create, image=image["id"]))
+    assert status == 400 and refused["errors"][0]["field"] == "image"
+    time.sleep(0.35)
     status, image = call(linode_api, "GET", "/images/" + image["id"])
-    assert status == 200 and image["status"] == "available"
+    assert status == 200 and image["status"] == "available" and image["regions"][0]["status"] == "available"
+    status, listed = call(linode_api, "GET", "/images", filters={"is_public": False})
+    assert [i["id"] for i in listed["data"]] == [image["id"]]
+    status, everything = call(linode_api, "GET", "/images")
+    assert "linode/ubuntu22.04" in [i["id"] for i in everything["data"]]
+    status, made = call(linode_api, "POST", "/linode/instances", dict(create, image=image["id"]))
+    assert status == 200 and made["image"] == image["id"]
+    assert call(linode_api, "DELETE", "/images/" + image["id"]) == (200, {})
+    assert call(linode_api, "GET", "/images/" + image["id"])[0] == 404
+    assert call(linode_api, "DELETE", "/images/" + image["id"])[0] == 404
+
+
+def test_capture_refuses_a_disk_over_the_image_limit_and_a_swap_disk(linode_api):
+    instance = linode_api.add_instance("too-big", tags=["ai-sandbox"], status="running")
+    linode_api.instances[instance["id"]]["_used_mb"] = 6145
+    status, body = call(linode_api, "POST", "/images", {"disk_id": instance["id"] * 10 + 1})
+    assert status == 400 and body["errors"][0]["field"] == "disk_id" and "6144 MB" in body["errors"][0]["reason"]
+    status, body = call(linode_api, "POST", "/images", {"disk_id": instance["id"] * 10 + 2})
+    assert status == 400 and "swap" in body["errors"][0]["reason"]
+    status, body = call(linode_api, "POST", "/images", {"disk_id": 99})
+    assert status == 400 and body["errors"][0] == {"field": "disk_id", "reason": "Disk not found"}
+    assert linode_api.images == {}
+
+
+def test_capture_hook_runs_and_a_failed_one_drops_the_image(linode_api):
+    seen = []
+    linode_api.on_capture = seen.append
+    instance = linode_api.add_instance("hooked", tags=["ai-sandbox"], status="running")
+    status, image = call(linode_api, "POST", "/images", {"disk_id": instance["id"] * 10 + 1})
+    assert status == 200 and image["label"] == "ubuntu22.04 Disk"
+    assert seen == [{"id": image["id"], "linode_id": instance["id"], "label": "hooked"}]
+
+    def broken(image):
+        raise RuntimeError("docker commit failed")
+
+    linode_api.on_capture = broken
+    status, image = call(linode_api, "POST", "/images", {"disk_id": instance["id"] * 10 + 1})
+    assert status == 200
+    assert call(linode_api, "GET", "/images/" + image["id"])[0] == 404
 
 
 def test_x_filter_and_or_and_contains(linode_api):
