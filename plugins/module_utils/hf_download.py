@@ -338,6 +338,10 @@ class Downloader:
                             raise
                         written += len(block)
                         progress.add(len(block))
+                    # On disk before it is recorded as done: after a power cut a part the state file
+                    # calls done must hold its bytes, not the zeros its reserved space started with.
+                    handle.flush()
+                    os.fsync(handle.fileno())
             except BaseException:
                 progress.add(-written)
                 raise

@@ -290,8 +290,9 @@ def test_the_driver_came_from_the_stand_in_packages(lab, booted):
     assert smi.returncode == 0 and "NVIDIA RTX 4000 Ada Generation" in smi.stdout and "CUDA Version: 13.0" in smi.stdout
     installed = lab.exec(READY, "dpkg-query", "-W", "-f", "${Package} ${Status}\n").stdout
     kernel = lab.exec(READY, "uname", "-r").stdout.strip()
-    precompiled = "linux-modules-nvidia-580-server-open-%s install ok installed" % kernel in installed
-    dkms = "nvidia-kernel-open-dkms install ok installed" in installed
+    # The role holds the driver's packages against unattended upgrades: "hold ok installed".
+    precompiled = "linux-modules-nvidia-580-server-open-%s hold ok installed" % kernel in installed
+    dkms = "nvidia-kernel-open-dkms hold ok installed" in installed
     assert precompiled or dkms, installed
     say("driver installed by the %s method" % ("precompiled" if precompiled else "DKMS"))
     facts = json.loads(lab.read(READY, "/var/lib/ai-sandbox/sandbox.json"))
