@@ -26,6 +26,19 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def wait_for_record(log, path):
+    """The record of a request for `path`: the server writes it once the response is out, so a loaded
+    machine may read the log before it is there."""
+    deadline = time.monotonic() + 10
+    while True:
+        records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        found = [record for record in records if record["path"] == path]
+        if found or time.monotonic() > deadline:
+            assert found, "no record of %s in %s" % (path, records)
+            return found[-1]
+        time.sleep(0.1)
+
+
 def start(*args):
     process = subprocess.Popen([sys.executable, SERVER, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     process.stdout.readline()
@@ -53,8 +66,7 @@ def test_static_files_take_their_real_time(tmp_path):
             with pytest.raises(urllib.error.HTTPError) as error:
                 urllib.request.urlopen(base + missing)
             assert error.value.code == 404
-        records = [json.loads(line) for line in log.read_text().splitlines()]
-        assert records[0]["path"] == "/ubuntu-archive/pkg.deb" and records[0]["bytes"] == 100_000
+        assert wait_for_record(log, "/ubuntu-archive/pkg.deb")["bytes"] == 100_000
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -106,8 +118,8 @@ def test_the_registry_front_speaks_tls_and_throttles_blobs(tmp_path):
         assert response.read() == FakeRegistry.blob
         assert response.headers["Docker-Content-Digest"] == "sha256:" + "ab" * 32
         assert 1.5 < time.monotonic() - started < 15
-        records = [json.loads(line) for line in log.read_text().splitlines()]
-        assert records[-1]["path"] == BLOB and records[-1]["bytes"] == 200_000 and records[-1]["status"] == 200
+        record = wait_for_record(log, BLOB)
+        assert record["bytes"] == 200_000 and record["status"] == 200
     finally:
         server.terminate()
         server.wait(timeout=10)
