@@ -4,12 +4,16 @@ the executor through the internal API themselves.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from sandbox_control_plane.container_scheduler.base import (
     ContainerHandle,
     ContainerRuntime,
     ContainerSpec,
+    ContainerStats,
     ContainerStatus,
     ImageInfo,
+    ManagedContainer,
     RuntimeError_,
 )
 from sandbox_executor.protocol import EXECUTOR_LABEL
@@ -50,6 +54,26 @@ class FakeRuntime(ContainerRuntime):
 
     async def inspect_image(self, image: str) -> ImageInfo:
         return IMAGES.get(image, ImageInfo(exists=False))
+
+    async def stats(self, handle: ContainerHandle) -> ContainerStats | None:
+        if handle.container_id.removeprefix("fake-") in self.removed:
+            return None
+        return ContainerStats(cpu_percent=1.5, memory_bytes=32 << 20, memory_limit_bytes=256 << 20)
+
+    async def list_managed(self) -> list[ManagedContainer]:
+        return [
+            ManagedContainer(session_id, ContainerHandle(f"fake-{session_id}", "fake-node"), running=True)
+            for session_id in self.specs
+            if session_id not in self.removed
+        ]
+
+    async def put_archive(self, handle: ContainerHandle, path: str, tar: AsyncIterator[bytes]) -> None:
+        async for _chunk in tar:
+            pass
+
+    async def get_archive(self, handle: ContainerHandle, path: str) -> AsyncIterator[bytes]:
+        raise RuntimeError_(f"no file {path} in the fake runtime")
+        yield b""  # pragma: no cover - makes this an async generator
 
     async def ping(self) -> bool:
         return self.answers

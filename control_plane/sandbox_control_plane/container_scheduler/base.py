@@ -9,6 +9,7 @@ root, a writable workspace, limits), so no caller can forget one.
 from __future__ import annotations
 
 import abc
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from sandbox_control_plane.domain import Network, Resources
@@ -51,6 +52,24 @@ class ImageInfo:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ContainerStats:
+    """One sample of a container's use: CPU as a percentage of one core, memory in bytes."""
+
+    cpu_percent: float
+    memory_bytes: int
+    memory_limit_bytes: int
+
+
+@dataclass(frozen=True)
+class ManagedContainer:
+    """A container this control plane made (by label), found by listing the runtime, not the database."""
+
+    session_id: str
+    handle: ContainerHandle
+    running: bool
+
+
 class RuntimeError_(Exception):
     """The runtime could not do what was asked; the message says what, never a secret."""
 
@@ -75,6 +94,22 @@ class ContainerRuntime(abc.ABC):
     @abc.abstractmethod
     async def inspect_image(self, image: str) -> ImageInfo:
         """The image's configured user and labels, for template validation."""
+
+    @abc.abstractmethod
+    async def stats(self, handle: ContainerHandle) -> ContainerStats | None:
+        """One usage sample; ``None`` when the container is gone or not running."""
+
+    @abc.abstractmethod
+    async def list_managed(self) -> list[ManagedContainer]:
+        """Every container of ours the runtime holds (for removing those no session owns)."""
+
+    @abc.abstractmethod
+    async def put_archive(self, handle: ContainerHandle, path: str, tar: AsyncIterator[bytes]) -> None:
+        """Unpack a tar stream under ``path`` (inside the workspace) as the sandbox user."""
+
+    @abc.abstractmethod
+    def get_archive(self, handle: ContainerHandle, path: str) -> AsyncIterator[bytes]:
+        """A tar stream of ``path`` (inside the workspace); raise ``RuntimeError_`` if it is not there."""
 
     @abc.abstractmethod
     async def ping(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ from sandbox_control_plane.container_scheduler.base import (
     ContainerHandle,
     ContainerRuntime,
     ContainerSpec,
+    ContainerStats,
     ContainerStatus,
     ImageInfo,
+    ManagedContainer,
     RuntimeError_,
 )
 from sandbox_control_plane.domain import Network
@@ -56,6 +59,25 @@ def oom_kills(cgroup_dir: Path) -> int | None:
             if name == key:
                 return int(value)
     return None
+
+
+def stats_from_sample(sample: dict[str, Any]) -> ContainerStats:
+    """CPU as ``docker stats`` computes it (delta of the container over delta of the system, times
+    the number of CPUs), memory as used minus the page cache (cgroup v1 ``total_inactive_file``, v2
+    ``inactive_file``)."""
+    cpu = sample.get("cpu_stats") or {}
+    pre = sample.get("precpu_stats") or {}
+    cpu_delta = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get("total_usage", 0)
+    system_delta = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    cpus = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
+    percent = cpu_delta / system_delta * cpus * 100.0 if cpu_delta > 0 and system_delta > 0 else 0.0
+    memory = sample.get("memory_stats") or {}
+    details = memory.get("stats") or {}
+    cache = details.get("total_inactive_file", details.get("inactive_file", 0))
+    used = max(0, int(memory.get("usage", 0)) - int(cache))
+    return ContainerStats(
+        cpu_percent=round(percent, 2), memory_bytes=used, memory_limit_bytes=int(memory.get("limit", 0))
+    )
 
 
 class DockerRuntime(ContainerRuntime):
@@ -218,6 +240,45 @@ class DockerRuntime(ContainerRuntime):
             raise RuntimeError_(f"docker did not answer: {type(error).__name__}") from error
         config = info.get("Config") or {}
         return ImageInfo(exists=True, user=str(config.get("User") or ""), labels=dict(config.get("Labels") or {}))
+
+    async def stats(self, handle: ContainerHandle) -> ContainerStats | None:
+        """One sample from the engine (``stream=false``: it takes two readings a second apart)."""
+        try:
+            samples = await self._docker.containers.container(handle.container_id).stats(stream=False)
+        except DockerError as error:
+            if error.status in (404, 409):
+                return None
+            raise RuntimeError_(f"docker could not read the container's stats: {error.message}") from error
+        except (OSError, TimeoutError) as error:
+            raise RuntimeError_(f"docker did not answer: {type(error).__name__}") from error
+        if not samples:
+            return None
+        return stats_from_sample(samples[0])
+
+    async def list_managed(self) -> list[ManagedContainer]:
+        try:
+            containers = await self._docker.containers.list(
+                all=True, filters={"label": [f"{LABEL_MANAGED}={NAME_PREFIX}"]}
+            )
+        except DockerError as error:
+            raise RuntimeError_(f"docker could not list containers: {error.message}") from error
+        except (OSError, TimeoutError) as error:
+            raise RuntimeError_(f"docker did not answer: {type(error).__name__}") from error
+        found: list[ManagedContainer] = []
+        for container in containers:
+            labels = container["Labels"] or {}
+            session_id = labels.get(LABEL_SESSION)
+            if session_id:
+                running = container["State"] == "running"
+                found.append(ManagedContainer(session_id, ContainerHandle(container.id, self._node), running))
+        return found
+
+    async def put_archive(self, handle: ContainerHandle, path: str, tar: AsyncIterator[bytes]) -> None:
+        raise RuntimeError_("file upload is not implemented for this runtime yet")
+
+    async def get_archive(self, handle: ContainerHandle, path: str) -> AsyncIterator[bytes]:
+        raise RuntimeError_("file download is not implemented for this runtime yet")
+        yield b""  # pragma: no cover - makes this an async generator
 
     async def ping(self) -> bool:
         try:

@@ -71,9 +71,38 @@ sessions = sa.Table(
     sa.Column("ready_at", TIME, nullable=True),
     sa.Column("expires_at", TIME, nullable=False),
     sa.Column("terminated_at", TIME, nullable=True),
+    # A warm session belongs to the pool it was made for until a create claims it.
+    sa.Column("pool_id", ID, nullable=True),
+    sa.Column("workspace_id", sa.String(63), nullable=True),
+    sa.Column("idle_timeout_s", sa.Integer, nullable=True),
+    sa.Column("last_activity_at", TIME, nullable=True),
+    # The last usage sample of the container (``/api/v1/containers``).
+    sa.Column("cpu_percent", sa.Float, nullable=True),
+    sa.Column("memory_bytes", sa.BigInteger, nullable=True),
+    sa.Column("stats_at", TIME, nullable=True),
     sa.Index(None, "tenant_id", "state", "id"),
     sa.Index(None, "state", "template_id"),
     sa.Index(None, "state", "expires_at"),
+    sa.Index(None, "pool_id", "state"),
+)
+
+# A warm pool: containers started ahead for one template and one resource shape.
+pools = sa.Table(
+    "pools",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("tenant_id", TENANT, nullable=False),
+    sa.Column("template_id", ID, nullable=False),
+    sa.Column("cpu_millis", sa.Integer, nullable=False),
+    sa.Column("memory_mib", sa.Integer, nullable=False),
+    sa.Column("disk_mib", sa.Integer, nullable=False),
+    sa.Column("min_size", sa.Integer, nullable=False),
+    sa.Column("max_size", sa.Integer, nullable=False),
+    # Creates that found the pool empty since the last refill: the refill grows towards max_size.
+    sa.Column("misses", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
+    sa.UniqueConstraint("tenant_id", "template_id", "cpu_millis", "memory_mib", "disk_mib"),
 )
 
 executions = sa.Table(
