@@ -13,6 +13,7 @@ from sandbox_control_plane.db.engine import Database, make_engine
 from sandbox_control_plane.session_manager.executions import ExecutionService
 from sandbox_control_plane.session_manager.executor_callbacks import ExecutorCallbacks
 from sandbox_control_plane.session_manager.monitor import Monitor
+from sandbox_control_plane.session_manager.pools import PoolKeeper, PoolService
 from sandbox_control_plane.session_manager.service import SessionService
 from sandbox_control_plane.template_manager.service import TemplateService
 from sandbox_control_plane.utils.metrics import Metrics
@@ -31,6 +32,8 @@ class Context:
     executions: ExecutionService
     callbacks: ExecutorCallbacks
     monitor: Monitor
+    pools: PoolService
+    pool_keeper: PoolKeeper
 
     @classmethod
     def build(cls, settings: Settings, runtime: ContainerRuntime | None = None) -> Context:
@@ -50,8 +53,11 @@ class Context:
             executions=ExecutionService(settings, db, notifier, metrics),
             callbacks=ExecutorCallbacks(settings, db, notifier, metrics, sessions),
             monitor=Monitor(settings, db, runtime, sessions, notifier, metrics),
+            pools=PoolService(settings, db, sessions, notifier),
+            pool_keeper=PoolKeeper(settings, db, sessions, notifier, metrics),
         )
 
     async def close(self) -> None:
+        await self.pool_keeper.close()
         await self.runtime.close()
         await self.db.dispose()

@@ -21,6 +21,8 @@ __all__ = [
     "Language",
     "Network",
     "Page",
+    "PoolCounts",
+    "PoolRecord",
     "Reason",
     "Resources",
     "SessionRecord",
@@ -32,6 +34,9 @@ __all__ = [
 
 
 class SessionState(enum.StrEnum):
+    # ``warm``: a pool's container, started and ready, that no create has claimed yet. No tenant
+    # sees it; a claim turns it into ``ready``.
+    WARM = "warm"
     CREATING = "creating"
     READY = "ready"
     RUNNING = "running"
@@ -148,6 +153,35 @@ class SessionRecord:
     ready_at: datetime | None
     expires_at: datetime
     terminated_at: datetime | None
+    pool_id: str | None = None
+    workspace_id: str | None = None
+    idle_timeout_s: int | None = None
+    last_activity_at: datetime | None = None
+    executor_seen_at: datetime | None = None
+    cpu_percent: float | None = None
+    memory_bytes: int | None = None
+    stats_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PoolRecord:
+    """A warm pool: ``min_size`` to ``max_size`` started containers for one template and shape."""
+
+    id: str
+    tenant_id: str
+    template_id: str
+    resources: Resources
+    min_size: int
+    max_size: int
+    misses: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PoolCounts:
+    warm: int
+    starting: int
 
 
 @dataclass(frozen=True)

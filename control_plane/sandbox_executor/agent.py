@@ -250,9 +250,16 @@ def command_for(language: Language, source: str) -> list[str]:
     return ["/bin/sh", "-c", _SHIM, "sbx-run", program, source]
 
 
-def child_environment(file_size_limit: int) -> dict[str, str]:
-    """The session's variables without the executor's own (``SBX_*``)."""
+def child_environment(file_size_limit: int, session_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The session's variables without the executor's own (``SBX_*``).
+
+    ``session_env`` comes with each claimed execution: a warm pool's container was started before
+    its session (and its variables) existed.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith(protocol.ENV_PREFIX)}
+    for key, value in (session_env or {}).items():
+        if not key.upper().startswith(protocol.ENV_PREFIX) and "\x00" not in value:
+            env[key] = value
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env["HOME"] = protocol.WORKSPACE
     env.setdefault("LANG", "C.UTF-8")
@@ -289,6 +296,7 @@ def run_code(
     on_tick: Callable[[], bool] | None = None,
     tick_interval: float = 2.0,
     on_started: Callable[[int], None] | None = None,
+    session_env: dict[str, str] | None = None,
 ) -> RunResult:
     """Run ``code`` and wait for it, its timeout, or ``on_tick`` returning True (stop)."""
     _, suffix = protocol.INTERPRETERS[language]
@@ -303,7 +311,7 @@ def run_code(
         process = subprocess.Popen(
             command_for(language, source),
             cwd=workdir,
-            env=child_environment(file_size_limit),
+            env=child_environment(file_size_limit, session_env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -458,6 +466,7 @@ class Executor:
                 on_tick=tick,
                 tick_interval=self.heartbeat_interval,
                 on_started=started,
+                session_env={str(key): str(value) for key, value in (execution.get("env") or {}).items()},
             )
         if in_session_container():
             kill_strays()

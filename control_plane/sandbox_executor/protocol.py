@@ -39,6 +39,10 @@ class Reason(enum.StrEnum):
     START_TIMEOUT = "start_timeout"
     SESSION_EXPIRED = "session_expired"
     DELETED = "deleted"
+    SESSION_IDLE = "session_idle"
+    EXECUTOR_UNRESPONSIVE = "executor_unresponsive"
+    CONTAINER_LOST = "container_lost"
+    POOL_RECYCLED = "pool_recycled"
 
 
 # What each reason means, for people: API responses and logs carry the code, docs carry these.
@@ -54,6 +58,10 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.START_TIMEOUT: "the session's executor did not report ready in time",
     Reason.SESSION_EXPIRED: "the session reached its timeout",
     Reason.DELETED: "deleted on request",
+    Reason.SESSION_IDLE: "the session ran no code for longer than its idle limit",
+    Reason.EXECUTOR_UNRESPONSIVE: "the session's executor stopped answering while its container ran",
+    Reason.CONTAINER_LOST: "the session's container is gone (removed outside the control plane)",
+    Reason.POOL_RECYCLED: "a warm pool's unclaimed container was replaced (pool resized, template changed, or aged)",
 }
 
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sandbox_control_plane import __version__
 from sandbox_control_plane.api.errors import install_error_handlers
 from sandbox_control_plane.api.middleware import RequestContextMiddleware
-from sandbox_control_plane.api.routes import executions, health, sessions, templates
+from sandbox_control_plane.api.routes import containers, executions, health, pools, sessions, templates
 from sandbox_control_plane.config.logging import get_logger
 from sandbox_control_plane.config.settings import Settings
 from sandbox_control_plane.container_scheduler.base import ContainerRuntime
@@ -71,15 +71,21 @@ class Apps:
             self.context = Context.build(self.settings, runtime)
         self.public.state.context = self.context
         self.internal.state.context = self.context
-        monitor = asyncio.create_task(self.context.monitor.run_forever()) if self.run_monitor else None
+        # The claim watcher serves this instance's waiting executors; the monitor and the pool
+        # keeper do fleet-wide work (one instance at a time holds each one's lock).
+        tasks = [asyncio.create_task(self.context.callbacks.watcher.run_forever())]
+        if self.run_monitor:
+            tasks.append(asyncio.create_task(self.context.monitor.run_forever()))
+            tasks.append(asyncio.create_task(self.context.pool_keeper.run_forever()))
         log.info("control_plane_started", version=__version__)
         try:
             yield
         finally:
-            if monitor is not None:
-                monitor.cancel()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await monitor
+                    await task
             if owned:
                 await self.context.close()
 
@@ -91,7 +97,7 @@ class Apps:
             lifespan=self.lifespan,
         )
         install_error_handlers(app)
-        for router in (templates.router, sessions.router, executions.router):
+        for router in (templates.router, sessions.router, executions.router, pools.router, containers.router):
             app.include_router(router, prefix="/api/v1")
         app.include_router(health.router)
         app.mount("/internal", self.internal)

@@ -14,6 +14,8 @@ from sandbox_control_plane.domain import (
     ExecutionStatus,
     Language,
     Network,
+    PoolCounts,
+    PoolRecord,
     Reason,
     Resources,
     SessionRecord,
@@ -138,6 +140,13 @@ class SessionBody(Strict):
         max_length=64,
         description="Environment variables of the session (names not SBX_*).",
     )
+    idle_timeout: int | None = Field(
+        None,
+        ge=60,
+        le=86400,
+        description="Seconds without code running after which the session ends "
+        "(default: SBX_CP_DEFAULT_IDLE_TIMEOUT_S; 0 there means none).",
+    )
 
 
 class SessionOut(BaseModel):
@@ -155,6 +164,8 @@ class SessionOut(BaseModel):
     ready_at: datetime | None
     expires_at: datetime
     terminated_at: datetime | None
+    idle_timeout: int | None = Field(description="The idle limit in seconds; null: none.")
+    pool_id: str | None = Field(description="The warm pool whose container this session took; null: a cold start.")
 
     @classmethod
     def of(cls, record: SessionRecord) -> SessionOut:
@@ -173,11 +184,96 @@ class SessionOut(BaseModel):
             ready_at=record.ready_at,
             expires_at=record.expires_at,
             terminated_at=record.terminated_at,
+            idle_timeout=record.idle_timeout_s,
+            pool_id=record.pool_id,
         )
 
 
 class SessionList(BaseModel):
     items: list[SessionOut]
+    next_cursor: str | None
+
+
+# --- warm pools -----------------------------------------------------------------------------------
+PoolSize = Annotated[int, Field(ge=0, le=1000, description="Containers; the ceiling is SBX_CP_POOL_MAX_SIZE.")]
+
+
+class PoolBody(Strict):
+    template_id: ResourceId
+    resources: ResourcesOverride | None = Field(
+        None, description="The shape a create must ask for to be served from the pool; omitted: the defaults."
+    )
+    min_size: PoolSize = 1
+    max_size: PoolSize = 4
+
+
+class PoolResize(Strict):
+    min_size: PoolSize
+    max_size: PoolSize
+
+
+class PoolOut(BaseModel):
+    id: str
+    template_id: str
+    resources: ResourcesBody
+    min_size: int
+    max_size: int
+    target_size: int = Field(description="What the keeper fills to now: min_size plus recent misses, up to max_size.")
+    warm: int = Field(description="Started containers waiting for a create.")
+    starting: int = Field(description="Containers being started for the pool.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, record: PoolRecord, counts: PoolCounts) -> PoolOut:
+        return cls(
+            id=record.id,
+            template_id=record.template_id,
+            resources=ResourcesBody.of(record.resources),
+            min_size=record.min_size,
+            max_size=record.max_size,
+            target_size=min(record.max_size, record.min_size + record.misses),
+            warm=counts.warm,
+            starting=counts.starting,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
+
+
+class PoolList(BaseModel):
+    items: list[PoolOut]
+    next_cursor: str | None
+
+
+# --- containers -----------------------------------------------------------------------------------
+class ContainerOut(BaseModel):
+    session_id: str
+    session_state: SessionState
+    node: str | None
+    container_id: str | None = Field(description="The runtime's id (Docker container, Kubernetes Pod uid).")
+    cpu_percent: float | None = Field(description="CPU use at the last sample, percent of one core.")
+    memory_bytes: int | None = Field(description="Memory in use at the last sample (page cache not counted).")
+    memory_limit_bytes: int
+    sampled_at: datetime | None = Field(description="When the usage was sampled; null: not yet.")
+    executor_seen_at: datetime | None = Field(description="The executor's last call to the control plane.")
+
+    @classmethod
+    def of(cls, record: SessionRecord) -> ContainerOut:
+        return cls(
+            session_id=record.id,
+            session_state=record.state,
+            node=record.node,
+            container_id=record.container_id,
+            cpu_percent=record.cpu_percent,
+            memory_bytes=record.memory_bytes,
+            memory_limit_bytes=record.resources.memory_mib * 1024 * 1024,
+            sampled_at=record.stats_at,
+            executor_seen_at=record.executor_seen_at,
+        )
+
+
+class ContainerList(BaseModel):
+    items: list[ContainerOut]
     next_cursor: str | None
 
 

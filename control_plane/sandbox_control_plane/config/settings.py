@@ -101,6 +101,39 @@ class Settings(BaseSettings):
     monitor_interval_s: float = Field(1.0, gt=0, le=60, description="Period of the liveness and cleanup sweep.")
     max_wait_s: float = Field(30.0, gt=0, le=300, description="Longest `wait_s` a client may ask of a GET.")
 
+    # --- warm pools ----------------------------------------------------------------------------
+    pool_max_size: int = Field(50, ge=1, le=1000, description="Largest `max_size` a pool may have.")
+    pool_refill_interval_s: float = Field(
+        2.0, gt=0, le=300, description="Period of the pool keeper's round (a claim on this instance wakes it at once)."
+    )
+    pool_refill_concurrency: int = Field(4, ge=1, le=64, description="Pool containers started at the same time.")
+    pool_member_max_age_s: int = Field(
+        3600, ge=60, le=86400, description="Age at which an unclaimed pool container is replaced by a fresh one."
+    )
+
+    # --- cleanup and monitoring ----------------------------------------------------------------
+    default_idle_timeout_s: int = Field(
+        0,
+        ge=0,
+        le=86400,
+        description="Idle limit of a session that asks for none: ended after this long without code running "
+        "(0: no idle limit).",
+    )
+    executor_unresponsive_timeout_s: float = Field(
+        90.0,
+        gt=0,
+        le=3600,
+        description="Silence of an idle executor whose container still runs after which its session is failed "
+        "(longer than a claim's wait).",
+    )
+    orphan_sweep_interval_s: float = Field(
+        30.0, gt=0, le=3600, description="How often the runtime's containers are compared with the sessions."
+    )
+    stats_interval_s: float = Field(
+        15.0, gt=0, le=3600, description="Age of a container's usage sample before it is renewed."
+    )
+    stats_batch: int = Field(20, ge=1, le=1000, description="Containers sampled per sweep at most.")
+
     @field_validator("api_tokens")
     @classmethod
     def _tokens_are_long_enough(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:

@@ -50,6 +50,10 @@ class ClaimedExecution(BaseModel):
     code: str
     timeout: int
     request_id: str | None
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="The session's variables, set for the code (a warm container started without them).",
+    )
 
 
 class ClaimOut(BaseModel):
@@ -116,6 +120,7 @@ def build_router() -> APIRouter:
                 code=execution.code,
                 timeout=execution.timeout_s,
                 request_id=execution.request_id,
+                env=claim.env or {},
             ),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from sandbox_control_plane.config.logging import get_logger
@@ -12,7 +13,7 @@ from sandbox_control_plane.db.repositories import sessions as sessions_repo
 from sandbox_control_plane.domain import ExecutionRecord, ExecutionStatus, Reason, SessionState
 from sandbox_control_plane.session_manager.executions import claim_key, execution_key, execution_not_found
 from sandbox_control_plane.session_manager.lifecycle import LIVE, sources_of, transition_error
-from sandbox_control_plane.session_manager.service import SessionService, session_key, session_not_found
+from sandbox_control_plane.session_manager.service import POOLS_KEY, SessionService, session_key, session_not_found
 from sandbox_control_plane.utils.metrics import Metrics
 from sandbox_control_plane.utils.notify import Notifier
 
@@ -23,6 +24,8 @@ log = get_logger(__name__)
 class Claim:
     execution: ExecutionRecord | None
     session_state: SessionState
+    # The session's own variables: a warm pool's container was started before its session had any.
+    env: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,57 @@ class Outcome:
     duration_ms: int
 
 
+class ClaimWatcher:
+    """Wakes the claims waiting on this instance when their session gets work on another one.
+
+    A claim waits on an in-process event, which a submission on this instance sets at once. For
+    submissions elsewhere, this one loop reads the database every ``claim_poll_interval_s`` for all
+    waiting sessions together: one query per instance instead of one per idle executor (a thousand
+    idle sessions would otherwise be a thousand queries a second).
+    """
+
+    def __init__(self, settings: Settings, db: Database, notifier: Notifier) -> None:
+        self._settings = settings
+        self._db = db
+        self._notifier = notifier
+        self._waiting: dict[str, int] = {}
+        self.running = False
+
+    def add(self, session_id: str) -> None:
+        self._waiting[session_id] = self._waiting.get(session_id, 0) + 1
+
+    def discard(self, session_id: str) -> None:
+        left = self._waiting.get(session_id, 0) - 1
+        if left > 0:
+            self._waiting[session_id] = left
+        else:
+            self._waiting.pop(session_id, None)
+
+    async def poll_once(self) -> int:
+        waiting = list(self._waiting)
+        if not waiting:
+            return 0
+        async with self._db.transaction() as conn:
+            news = await repo.sessions_with_news(conn, waiting)
+        for session_id in news:
+            self._notifier.notify(claim_key(session_id))
+        return len(news)
+
+    async def run_forever(self) -> None:
+        self.running = True
+        try:
+            while True:
+                await asyncio.sleep(self._settings.claim_poll_interval_s)
+                try:
+                    await self.poll_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("claim_watch_failed")
+        finally:
+            self.running = False
+
+
 class ExecutorCallbacks:
     def __init__(
         self,
@@ -51,7 +105,9 @@ class ExecutorCallbacks:
         notifier: Notifier,
         metrics: Metrics,
         sessions: SessionService,
+        watcher: ClaimWatcher | None = None,
     ) -> None:
+        self.watcher = watcher or ClaimWatcher(settings, db, notifier)
         self._settings = settings
         self._db = db
         self._notifier = notifier
@@ -60,19 +116,29 @@ class ExecutorCallbacks:
 
     async def ready(self, session_id: str) -> SessionState:
         async with self._db.transaction() as conn:
+            before = await sessions_repo.get(conn, session_id)
+            if before is None:
+                raise session_not_found(session_id)
+            # A pool's container waits, warm, for a create to claim it; any other becomes ready.
+            target = (
+                SessionState.WARM if before.pool_id and before.state is SessionState.CREATING else SessionState.READY
+            )
             moved = await sessions_repo.transition(
-                conn, session_id, SessionState.READY, only_from=frozenset({SessionState.CREATING})
+                conn, session_id, target, only_from=frozenset({SessionState.CREATING})
             )
             await sessions_repo.executor_seen(conn, session_id)
             session = await sessions_repo.get(conn, session_id)
         if session is None:
             raise session_not_found(session_id)
-        if moved:
+        if moved and target is SessionState.WARM:
+            self._notifier.notify(POOLS_KEY)
+            log.info("pool_member_warm", session_id=session_id, pool_id=before.pool_id)
+        elif moved:
             if session.ready_at is not None:
                 self._metrics.session_ready_duration.observe((session.ready_at - session.created_at).total_seconds())
             self._notifier.notify(session_key(session_id))
             log.info("session_ready", session_id=session_id)
-        elif session.state not in (SessionState.READY, SessionState.RUNNING):
+        elif session.state not in (SessionState.READY, SessionState.RUNNING, SessionState.WARM):
             raise transition_error(
                 "session", session_id, session.state, SessionState.READY, sources_of(SessionState.READY)
             )
@@ -105,20 +171,29 @@ class ExecutorCallbacks:
                 await sessions_repo.transition(
                     conn, session_id, SessionState.RUNNING, only_from=frozenset({SessionState.READY})
                 )
+                session = await sessions_repo.get(conn, session_id)
             if claimed.started_at is not None:
                 self._metrics.execution_queue_duration.observe(
                     max(0.0, (claimed.started_at - claimed.created_at).total_seconds())
                 )
             self._notifier.notify(execution_key(claimed.id))
-            return Claim(claimed, SessionState.RUNNING)
+            return Claim(claimed, SessionState.RUNNING, session.env if session else None)
 
         async with self._db.transaction() as conn:
             await sessions_repo.executor_seen(conn, session_id)
         # A submission on this instance wakes the wait at once; one on another instance is seen
         # at the next poll.
-        claim = await self._notifier.wait_for(
-            claim_key(session_id), wait_s, attempt, poll_s=self._settings.claim_poll_interval_s
-        )
+        # With the watcher running, only a wake-up re-reads the database; without it, each claim polls.
+        self.watcher.add(session_id)
+        try:
+            claim = await self._notifier.wait_for(
+                claim_key(session_id),
+                wait_s,
+                attempt,
+                poll_s=wait_s if self.watcher.running else self._settings.claim_poll_interval_s,
+            )
+        finally:
+            self.watcher.discard(session_id)
         if claim is not None:
             return claim
         async with self._db.transaction() as conn:

@@ -1,5 +1,6 @@
 """The session state machine: one table of the transitions allowed, read by every layer.
 
+    creating ──warm──► warm ──claim──► ready        (a pool's container, waiting for a create)
     creating ──ready──► ready ◄──► running          (running: an execution is being run)
         │                 │           │
         └──── failed ◄────┴───────────┘             (start timeout, container gone, OOM of the executor)
@@ -23,7 +24,8 @@ from sandbox_control_plane.utils.errors import InvalidStateTransitionError
 S = SessionState
 
 TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
-    S.CREATING: frozenset({S.READY, S.FAILED, S.TERMINATING}),
+    S.WARM: frozenset({S.READY, S.FAILED, S.TERMINATING}),
+    S.CREATING: frozenset({S.WARM, S.READY, S.FAILED, S.TERMINATING}),
     S.READY: frozenset({S.RUNNING, S.FAILED, S.TERMINATING}),
     S.RUNNING: frozenset({S.READY, S.FAILED, S.TERMINATING}),
     S.FAILED: frozenset({S.TERMINATING}),
@@ -34,7 +36,7 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
 # Sessions that may still be given executions (queued while creating, run when ready).
 ACCEPTS_EXECUTIONS = frozenset({S.CREATING, S.READY, S.RUNNING})
 # Sessions whose container should exist.
-LIVE = frozenset({S.CREATING, S.READY, S.RUNNING})
+LIVE = frozenset({S.WARM, S.CREATING, S.READY, S.RUNNING})
 
 
 def sources_of(target: SessionState) -> frozenset[SessionState]:

@@ -7,13 +7,22 @@ Each sweep:
 3. ready sessions whose executor went silent and whose container is gone -> failed;
 4. sessions past their timeout -> terminated (``session_expired``);
 5. sessions left ``terminating`` (a removal that failed, an instance that died) -> finished;
-6. the ``sbx_sessions`` gauge.
+6. ready sessions past their idle limit -> terminated (``session_idle``);
+7. idle executors silent past ``executor_unresponsive_timeout_s`` while their container runs ->
+   failed (``executor_unresponsive``): the health probe of a hung executor;
+8. every ``orphan_sweep_interval_s``, the runtime's own list against the sessions (what is left
+   after a crash): containers no live session owns are removed, live sessions whose container the
+   runtime does not have are failed (``container_lost``);
+9. a usage sample (CPU, memory) of the live containers whose sample is oldest, ``stats_batch`` at
+   a time, stored on the session for ``/api/v1/containers``;
+10. the ``sbx_sessions`` gauge.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import sqlalchemy as sa
 
@@ -60,6 +69,7 @@ class Monitor:
         self._sessions = sessions
         self._notifier = notifier
         self._metrics = metrics
+        self._last_orphan_sweep = 0.0
 
     async def run_forever(self) -> None:
         while True:
@@ -153,6 +163,78 @@ class Monitor:
                 await self._sessions.terminate(session, reason)
 
         async with self._db.transaction() as conn:
+            idle = await sessions_repo.idle(conn)
+        for session in idle:
+            with contextlib.suppress(ControlPlaneError):
+                await self._sessions.terminate(session, Reason.SESSION_IDLE)
+
+        await self._probe_executors()
+        if time.monotonic() - self._last_orphan_sweep >= settings.orphan_sweep_interval_s:
+            await self.reconcile()
+        await self._sample_stats()
+
+        async with self._db.transaction() as conn:
             counts = await sessions_repo.counts_by_state(conn)
         for state, count in counts.items():
             self._metrics.sessions.labels(state).set(count)
+
+    async def _probe_executors(self) -> None:
+        """An executor that stopped calling while its container still runs is hung: fail its session."""
+        async with self._db.transaction() as conn:
+            hung = await sessions_repo.silent_executors(conn, self._settings.executor_unresponsive_timeout_s)
+        for session in hung:
+            if await self._container_reason(session) is None:  # running, yet silent
+                self._metrics.container_probe_failures.labels(Reason.EXECUTOR_UNRESPONSIVE).inc()
+                await self._sessions.fail(session, Reason.EXECUTOR_UNRESPONSIVE)
+
+    async def reconcile(self) -> None:
+        """The runtime's containers against the sessions: what a crash (of ours or the engine's) left."""
+        self._last_orphan_sweep = time.monotonic()
+        try:
+            containers = await self._runtime.list_managed()
+        except RuntimeError_ as error:
+            log.warning("reconcile_list_failed", error=str(error))
+            return
+        by_session = {container.session_id: container for container in containers}
+        async with self._db.transaction() as conn:
+            states = await sessions_repo.states_of(conn, list(by_session))
+        for session_id, container in by_session.items():
+            state = states.get(session_id)
+            if state is None or state in (SessionState.TERMINATED, SessionState.FAILED):
+                # No session owns it (created by an instance that died before its row was written,
+                # or left by a removal that failed): remove it.
+                log.warning(
+                    "orphan_container_removed", session_id=session_id, container=container.handle.container_id[:12]
+                )
+                self._metrics.container_probe_failures.labels("orphan_removed").inc()
+                with contextlib.suppress(RuntimeError_):
+                    await self._runtime.remove(session_id, container.handle)
+        async with self._db.transaction() as conn:
+            # Past 'creating' for a while (so its container was started) yet not listed: it is gone.
+            lost = await sessions_repo.live_without_container_since(
+                conn, set(by_session), self._settings.monitor_interval_s * 5
+            )
+        for session in lost:
+            self._metrics.container_probe_failures.labels(Reason.CONTAINER_LOST).inc()
+            await self._sessions.fail(session, Reason.CONTAINER_LOST)
+
+    async def _sample_stats(self) -> None:
+        async with self._db.transaction() as conn:
+            due = await sessions_repo.needing_stats(conn, self._settings.stats_interval_s, self._settings.stats_batch)
+        if not due:
+            return
+
+        async def sample(session: SessionRecord) -> None:
+            handle = handle_of(session)
+            if handle is None:
+                return
+            try:
+                stats = await self._runtime.stats(handle)
+            except RuntimeError_ as error:
+                log.warning("container_stats_failed", session_id=session.id, error=str(error))
+                return
+            if stats is not None:
+                async with self._db.transaction() as conn:
+                    await sessions_repo.record_stats(conn, session.id, stats.cpu_percent, stats.memory_bytes)
+
+        await asyncio.gather(*(sample(session) for session in due))

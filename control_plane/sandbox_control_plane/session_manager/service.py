@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from sandbox_control_plane.container_scheduler.base import (
 )
 from sandbox_control_plane.db.engine import Database
 from sandbox_control_plane.db.repositories import executions as executions_repo
+from sandbox_control_plane.db.repositories import pools as pools_repo
 from sandbox_control_plane.db.repositories import sessions as repo
 from sandbox_control_plane.db.repositories import templates as templates_repo
 from sandbox_control_plane.domain import (
@@ -25,6 +27,7 @@ from sandbox_control_plane.domain import (
     Resources,
     SessionRecord,
     SessionState,
+    TemplateRecord,
 )
 from sandbox_control_plane.session_manager.lifecycle import check_transition, transition_error
 from sandbox_control_plane.template_manager.service import template_not_found
@@ -55,6 +58,7 @@ class SessionRequest:
     disk_mib: int | None
     timeout_s: int | None
     env: dict[str, str]
+    idle_timeout_s: int | None = None
 
 
 def session_not_found(session_id: str) -> NotFoundError:
@@ -69,6 +73,10 @@ def handle_of(session: SessionRecord) -> ContainerHandle | None:
 
 def session_key(session_id: str) -> str:
     return f"session:{session_id}"
+
+
+# What wakes the pool keeper on this instance: a claim (hit or miss) or a member turning warm.
+POOLS_KEY = "pools"
 
 
 def env_problems(env: dict[str, str]) -> list[dict[str, object]]:
@@ -126,6 +134,51 @@ class SessionService:
             template = await templates_repo.get(conn, tenant_id, request.template_id)
         if template is None:
             raise template_not_found(request.template_id)
+        resources, timeout_s = self.checked(template, request)
+        if request.idle_timeout_s is None and self._settings.default_idle_timeout_s:
+            request = dataclasses.replace(request, idle_timeout_s=self._settings.default_idle_timeout_s)
+
+        claimed = await self._claim_warm(tenant_id, template, resources, timeout_s, request)
+        if claimed is not None:
+            self._metrics.session_create_duration.observe(time.perf_counter() - started)
+            return claimed
+
+        session_id = new_id("ses")
+        async with self._db.transaction() as conn:
+            await repo.insert(
+                conn,
+                session_id=session_id,
+                tenant_id=tenant_id,
+                template_id=template.id,
+                image=template.image,
+                languages=template.languages,
+                network=template.network,
+                resources=resources,
+                timeout_s=timeout_s,
+                env=request.env,
+                idle_timeout_s=request.idle_timeout_s,
+            )
+        try:
+            handle = await self.start_container(session_id, tenant_id, template.image, resources, template, request.env)
+        except RuntimeError_ as error:
+            raise RuntimeUnavailableError(
+                "The session's container could not be started.",
+                {"session_id": session_id, "cause": str(error)},
+            ) from error
+        async with self._db.transaction() as conn:
+            created = await repo.get(conn, session_id)
+        assert created is not None  # noqa: S101 - inserted above; sessions are never deleted from the table
+        self._metrics.session_create_duration.observe(time.perf_counter() - started)
+        log.info(
+            "session_created",
+            session_id=session_id,
+            template_id=template.id,
+            container=handle.container_id[:12],
+        )
+        return created
+
+    def checked(self, template: TemplateRecord, request: SessionRequest) -> tuple[Resources, int]:
+        """The session's resources and timeout (the template's defaults filled in), or 422 naming each problem."""
         defaults = template.default_resources
         resources = Resources(
             request.cpu_millis if request.cpu_millis is not None else defaults.cpu_millis,
@@ -151,29 +204,57 @@ class SessionService:
         problems += env_problems(request.env)
         if problems:
             raise InvalidInputError("The session request has values outside the allowed limits.", {"errors": problems})
+        return resources, timeout_s
 
-        session_id = new_id("ses")
+    async def _claim_warm(
+        self,
+        tenant_id: str,
+        template: TemplateRecord,
+        resources: Resources,
+        timeout_s: int,
+        request: SessionRequest,
+    ) -> SessionRecord | None:
+        """A warm container of the matching pool, made this tenant's session in one transaction."""
         async with self._db.transaction() as conn:
-            await repo.insert(
+            pool = await pools_repo.find(conn, tenant_id, template.id, resources)
+            if pool is None:
+                return None
+            claimed = await repo.claim_warm(
                 conn,
-                session_id=session_id,
-                tenant_id=tenant_id,
-                template_id=template.id,
+                pool_id=pool.id,
                 image=template.image,
-                languages=template.languages,
-                network=template.network,
-                resources=resources,
                 timeout_s=timeout_s,
                 env=request.env,
+                idle_timeout_s=request.idle_timeout_s,
+                workspace_id=None,
             )
+            if claimed is None:
+                await pools_repo.record_miss(conn, pool.id)
+        self._metrics.pool_claims.labels("hit" if claimed else "miss").inc()
+        self._notifier.notify(POOLS_KEY)
+        if claimed is not None:
+            self._notifier.notify(session_key(claimed.id))
+            log.info("session_created", session_id=claimed.id, template_id=template.id, pool_id=pool.id, warm=True)
+        return claimed
+
+    async def start_container(
+        self,
+        session_id: str,
+        tenant_id: str,
+        image: str,
+        resources: Resources,
+        template: TemplateRecord,
+        env: dict[str, str],
+    ) -> ContainerHandle:
+        """Start the container of an inserted ``creating`` session; on failure it is failed and removed."""
         spec = ContainerSpec(
             session_id=session_id,
             tenant_id=tenant_id,
-            image=template.image,
+            image=image,
             resources=resources,
             network=template.network,
             pids_limit=self._settings.session_pids_limit,
-            env=request.env,
+            env=env,
             secret_files={
                 "token": session_token(self._settings.internal_api_token.get_secret_value(), session_id).encode()
             },
@@ -185,22 +266,10 @@ class SessionService:
             async with self._db.transaction() as conn:
                 await repo.transition(conn, session_id, SessionState.FAILED, reason=Reason.CONTAINER_EXITED)
             await self._remove_quietly(session_id, None)
-            raise RuntimeUnavailableError(
-                "The session's container could not be started.",
-                {"session_id": session_id, "cause": str(error)},
-            ) from error
+            raise
         async with self._db.transaction() as conn:
             await repo.set_container(conn, session_id, handle.container_id, handle.node)
-            created = await repo.get(conn, session_id)
-        assert created is not None  # noqa: S101 - inserted above; sessions are never deleted from the table
-        self._metrics.session_create_duration.observe(time.perf_counter() - started)
-        log.info(
-            "session_created",
-            session_id=session_id,
-            template_id=template.id,
-            container=handle.container_id[:12],
-        )
-        return created
+        return handle
 
     async def get(self, tenant_id: str, session_id: str, wait_s: float = 0) -> SessionRecord:
         async def check() -> SessionRecord | None:
@@ -233,6 +302,10 @@ class SessionService:
             return await repo.list_page(
                 conn, tenant_id, states=states, template_id=template_id, limit=limit, cursor=cursor
             )
+
+    async def live_containers(self, tenant_id: str, limit: int, cursor: str | None) -> Page[SessionRecord]:
+        async with self._db.transaction() as conn:
+            return await repo.live_page(conn, tenant_id, limit=limit, cursor=cursor)
 
     async def delete(self, tenant_id: str, session_id: str) -> SessionRecord:
         async with self._db.transaction() as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sandbox_control_plane.container_scheduler.base import ContainerRuntime, RuntimeError_
 from sandbox_control_plane.db.engine import Database
+from sandbox_control_plane.db.repositories import pools as pools_repo
 from sandbox_control_plane.db.repositories import sessions as sessions_repo
 from sandbox_control_plane.db.repositories import templates as repo
 from sandbox_control_plane.domain import Page, TemplateRecord
@@ -78,4 +79,6 @@ class TemplateService:
                     f"The template {template_id} has {live} session(s) not yet terminated.",
                     {"template_id": template_id, "sessions": live},
                 )
+            # Its pools go with it; the pool keeper recycles their unclaimed containers.
+            await pools_repo.delete_for_template(conn, tenant_id, template_id)
             await repo.delete(conn, tenant_id, template_id)

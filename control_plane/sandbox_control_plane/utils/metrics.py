@@ -54,3 +54,21 @@ class Metrics:
             buckets=_RUN_BUCKETS,
             registry=self.registry,
         )
+        self.pool_claims = Counter(
+            "sbx_pool_claims",
+            "Session creates that matched a warm pool, by outcome (hit: a warm container; miss: cold start)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.pool_members = Gauge(
+            "sbx_pool_members",
+            "Unclaimed containers of the warm pools (whole database), by state (warm, starting)",
+            ["state"],
+            registry=self.registry,
+        )
+        self.container_probe_failures = Counter(
+            "sbx_container_probe_failures",
+            "Sessions the health probe ended, by reason (executor unresponsive, container lost, orphan removed)",
+            ["reason"],
+            registry=self.registry,
+        )

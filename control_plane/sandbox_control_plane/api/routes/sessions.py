@@ -28,7 +28,9 @@ WaitQuery = Annotated[
     responses=documented(401, 404, 413, 422, 503),
 )
 async def create_session(body: SessionBody, ctx: Ctx, tenant: Tenant) -> SessionOut:
-    """Start a session's container; it is `creating` until its executor reports ready."""
+    """Start a session: from a warm pool of this template and shape when one has a container ready
+    (answered `ready`, with its `pool_id`), else a cold start (`creating` until its executor reports
+    ready; `GET ...?wait_s=` waits for that)."""
     override = body.resources
     request = SessionRequest(
         template_id=body.template_id,
@@ -37,6 +39,7 @@ async def create_session(body: SessionBody, ctx: Ctx, tenant: Tenant) -> Session
         disk_mib=parse_quantity(override.disk) if override and override.disk else None,
         timeout_s=body.timeout,
         env=body.env,
+        idle_timeout_s=body.idle_timeout,
     )
     return SessionOut.of(await ctx.sessions.create(tenant, request))
 

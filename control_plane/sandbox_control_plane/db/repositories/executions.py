@@ -149,6 +149,21 @@ async def claim_next(conn: AsyncConnection, session_id: str) -> ExecutionRecord 
     return await get(conn, session_id, execution_id)
 
 
+async def sessions_with_news(conn: AsyncConnection, session_ids: list[str]) -> set[str]:
+    """Of these sessions, those a waiting executor should look at: a pending execution, or no
+    longer live. One query for every executor waiting on an instance."""
+    from sandbox_control_plane.db.models import sessions as s
+    from sandbox_control_plane.session_manager.lifecycle import LIVE
+
+    found: set[str] = set()
+    for start in range(0, len(session_ids), 500):
+        chunk = session_ids[start : start + 500]
+        pending = sa.select(e.c.session_id).where(e.c.session_id.in_(chunk), e.c.status == str(ExecutionStatus.PENDING))
+        ended = sa.select(s.c.id).where(s.c.id.in_(chunk), s.c.state.notin_([str(state) for state in LIVE]))
+        found.update((await conn.execute(sa.union(pending, ended))).scalars())
+    return found
+
+
 async def language_and_status(
     conn: AsyncConnection, session_id: str, execution_id: str
 ) -> tuple[Language, ExecutionStatus] | None:
