@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sandbox_control_plane.config.settings import Settings
 from tests.fakes import GOOD_IMAGE, FakeRuntime
 from tests.support import HEADERS_A, ThreadServer, make_settings, thread_server
 
@@ -26,9 +27,17 @@ def server(migrated: None, runtime_dir: Path, fake_runtime: FakeRuntime) -> Iter
         poll_interval_s=0.05,
         max_code_bytes=4096,
         max_request_bytes=64 * 1024,
+        pool_refill_interval_s=0.2,
+        orphan_sweep_interval_s=0.5,
+        stats_interval_s=0.5,
     )
     with thread_server(settings, lambda: fake_runtime) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def server_settings(server: ThreadServer) -> Settings:
+    return server.apps.settings
 
 
 @pytest.fixture

@@ -315,7 +315,10 @@ async def claim_warm(
         await conn.execute(
             sa.select(s.c.id)
             .where(s.c.pool_id == pool_id, s.c.state == str(SessionState.WARM), s.c.image == image)
-            .order_by(s.c.created_at)
+            # By id (time-ordered), which the (pool_id, state) index holds in order: ordering by
+            # anything else makes InnoDB sort, and a sort locks every warm row before SKIP LOCKED
+            # can skip any, so concurrent claims would all find the pool "empty".
+            .order_by(s.c.id)
             .limit(1)
             .with_for_update(skip_locked=True)
         )
