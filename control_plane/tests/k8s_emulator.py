@@ -89,20 +89,21 @@ class Emulator:
             response.raise_for_status()
 
 
-def running_status(image: str) -> dict[str, Any]:
-    return {
-        "phase": "Running",
-        "containerStatuses": [
-            {
-                "name": "executor",
-                "image": image,
-                "imageID": "",
-                "ready": True,
-                "restartCount": 0,
-                "state": {"running": {"startedAt": "2024-04-17T00:00:00Z"}},
-            }
-        ],
+def pod_status(phase: str, image: str, state: dict[str, Any]) -> dict[str, Any]:
+    """A Pod status as a kubelet writes it, with its one container in ``state``."""
+    container = {
+        "name": "executor",
+        "image": image,
+        "imageID": "",
+        "ready": "running" in state,
+        "restartCount": 0,
+        "state": state,
     }
+    return {"phase": phase, "containerStatuses": [container]}
+
+
+def running_status(image: str) -> dict[str, Any]:
+    return pod_status("Running", image, {"running": {"startedAt": "2024-04-17T00:00:00Z"}})
 
 
 @asynccontextmanager

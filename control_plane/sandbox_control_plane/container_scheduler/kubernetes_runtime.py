@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import ipaddress
 import posixpath
@@ -378,15 +379,27 @@ class KubernetesRuntime(ContainerRuntime):
         secret = k8s.V1Secret.from_dict(secret_manifest(spec, self._settings))
         policy = k8s.V1NetworkPolicy.from_dict(network_policy_manifest(spec, self._settings))
         pod = k8s.V1Pod.from_dict(pod_manifest(spec, self._settings))
+        created: list[tuple[str, Callable[..., Any]]] = []
+        steps: list[tuple[str, Callable[..., Any], Any, Callable[..., Any]]] = [
+            ("create secret", self._core.create_namespaced_secret, secret, self._core.delete_namespaced_secret),
+            # The policy before the Pod: the Pod never runs a moment without it.
+            (
+                "create network policy",
+                self._networking.create_namespaced_network_policy,
+                policy,
+                self._networking.delete_namespaced_network_policy,
+            ),
+            ("create pod", self._core.create_namespaced_pod, pod, self._core.delete_namespaced_pod),
+        ]
         try:
-            # The policy first: the Pod never runs a moment without it.
-            await self._call("create secret", self._core.create_namespaced_secret, self._namespace, secret)
-            await self._call(
-                "create network policy", self._networking.create_namespaced_network_policy, self._namespace, policy
-            )
-            await self._call("create pod", self._core.create_namespaced_pod, self._namespace, pod)
+            for what, create, body, delete in steps:
+                await self._call(what, create, self._namespace, body)
+                created.append((what.replace("create", "delete"), delete))
         except (ApiException, RuntimeError_) as error:
-            await self._remove_objects(name, pod=False)
+            # Undo only what this call made: a 409 means the objects are another call's.
+            for what, delete in reversed(created):
+                with contextlib.suppress(ApiException, RuntimeError_):
+                    await self._call(what, delete, name, self._namespace, grace_period_seconds=0)
             if isinstance(error, ApiException):
                 raise self._refused("start the session's Pod", error) from error
             raise
@@ -395,14 +408,13 @@ class KubernetesRuntime(ContainerRuntime):
     async def status(self, handle: ContainerHandle) -> ContainerStatus:
         return status_from_pod(await self._read_pod(handle.container_id))
 
-    async def _remove_objects(self, name: str, *, pod: bool = True) -> None:
+    async def _remove_objects(self, name: str) -> None:
         deletions: list[tuple[str, Callable[..., Any]]] = [
+            # The Pod first: its policy holds until the Pod is gone.
+            ("delete pod", self._core.delete_namespaced_pod),
             ("delete secret", self._core.delete_namespaced_secret),
             ("delete network policy", self._networking.delete_namespaced_network_policy),
         ]
-        if pod:
-            # The Pod first: its Secret and policy outlive it by the time the kubelet takes to stop it.
-            deletions.insert(0, ("delete pod", self._core.delete_namespaced_pod))
         for what, delete in deletions:
             try:
                 await self._call(what, delete, name, self._namespace, grace_period_seconds=0)
