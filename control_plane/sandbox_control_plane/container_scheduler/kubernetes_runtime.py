@@ -78,6 +78,8 @@ ANNOTATION_TENANT = "ai.oneclick.sandbox/tenant"
 # The waiting reasons of a container whose image cannot be had: the kubelet retries them forever.
 IMAGE_PULL_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
 CREATE_FAILURES = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
+# How long remove waits for a deleted Pod to be gone (the kubelet stops its container first).
+REMOVE_WAIT_S = 30.0
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 
 T = TypeVar("T")
@@ -354,7 +356,7 @@ class KubernetesRuntime(ContainerRuntime):
         except ApiException:
             raise
         except Exception as error:  # urllib3's connection and protocol errors have no common base
-            raise RuntimeError_(f"kubernetes did not answer ({what}): {type(error).__name__}") from error
+            raise RuntimeError_(f"kubernetes call failed ({what}): {type(error).__name__}") from error
 
     @staticmethod
     def _refused(what: str, error: ApiException) -> RuntimeError_:
@@ -423,7 +425,15 @@ class KubernetesRuntime(ContainerRuntime):
                     raise self._refused(what, error) from error
 
     async def remove(self, session_id: str, handle: ContainerHandle | None) -> None:
-        await self._remove_objects(handle.container_id if handle else object_name(session_id))
+        """Delete the Pod (no grace: the session is over), its Secret and its policy, then wait a
+        while for the Pod to be gone, as Docker's remove returns once the container is."""
+        name = handle.container_id if handle else object_name(session_id)
+        await self._remove_objects(name)
+        deadline = asyncio.get_running_loop().time() + REMOVE_WAIT_S
+        while await self._read_pod(name) is not None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError_(f"the session's Pod is still terminating after {REMOVE_WAIT_S:g} s")
+            await asyncio.sleep(0.25)
 
     async def inspect_image(self, image: str) -> ImageInfo:
         """The API cannot look into images: those under a trusted prefix are taken as carrying the
