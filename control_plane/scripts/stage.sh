@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The control plane's test stage (`make control-plane`) and benchmark (`make bench-control-plane`).
 #
-#   control_plane/scripts/stage.sh          lint (ruff, mypy), unit, contract, integration
+#   control_plane/scripts/stage.sh          lint (ruff, mypy), unit, contract, conformance, integration
 #   control_plane/scripts/stage.sh bench    the benchmark table (not a test: it asserts nothing)
 #
 # Expects the environment made by `make` (control_plane/.venv). Starts what it needs: the Docker
@@ -46,6 +46,8 @@ case "${1:-test}" in
     timed "unit" pytest -q -p no:cacheprovider tests/unit
     start_testbed
     timed "contract" pytest -q -p no:cacheprovider tests/contract
+    # Both runtimes: Docker on the engine, Kubernetes on the emulator (a real cluster if KUBECONFIG is set).
+    timed "conformance" pytest -q -rs -p no:cacheprovider tests/conformance
     # -s: the bubblewrap test prints what the inner layer costs.
     timed "integration" pytest -q -s -p no:cacheprovider tests/integration
     say "stage passed in $(($(date +%s) - stage_started)) s"

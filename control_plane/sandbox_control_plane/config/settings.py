@@ -7,11 +7,13 @@ keeps the two in step.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,7 +51,9 @@ class Settings(BaseSettings):
     )
 
     # --- runtime -------------------------------------------------------------------------------
-    runtime: Literal["docker"] = Field("docker", description="Container runtime behind the runtime interface.")
+    runtime: Literal["docker", "kubernetes"] = Field(
+        "docker", description="Container runtime behind the runtime interface: `docker` or `kubernetes`."
+    )
     docker_url: str = Field("unix:///var/run/docker.sock", description="Docker engine API endpoint (aiodocker's url).")
     runtime_dir: Path = Field(
         Path("/run/sbx-cp"),
@@ -65,6 +69,32 @@ class Settings(BaseSettings):
         "",
         description="URL executors use for the internal API when they cannot reach the socket folder; "
         "empty: the sockets only.",
+    )
+
+    # --- kubernetes (used when runtime is `kubernetes`) -------------------------------------------
+    kube_namespace: str = Field(
+        "sandbox",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="Namespace of the session Pods, their Secrets and NetworkPolicies.",
+    )
+    kube_config_file: str = Field(
+        "",
+        description="kubeconfig file to use; empty: the in-cluster service account, else `KUBECONFIG` "
+        "or `~/.kube/config`.",
+    )
+    kube_context: str = Field("", description="Context of the kubeconfig file; empty: its current context.")
+    kube_callback_cidr: str = Field(
+        "",
+        description="Where session Pods may connect (the control plane's internal API, as a CIDR); empty: "
+        "the host of the callback URL, which must then be an IP address.",
+    )
+    kube_trusted_image_prefixes: list[str] = Field(
+        default_factory=list,
+        description="Image references (prefixes) known to carry the executor and a non-root user; the "
+        "Kubernetes API cannot inspect images, so templates may only name these.",
+    )
+    kube_request_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="Longest wait for one Kubernetes API request."
     )
 
     # --- executions and liveness ---------------------------------------------------------------
@@ -143,6 +173,34 @@ class Settings(BaseSettings):
             if len(token.get_secret_value()) < 16:
                 raise ValueError(f"the token of tenant {tenant!r} is shorter than 16 characters")
         return value
+
+    @field_validator("kube_callback_cidr")
+    @classmethod
+    def _cidr_is_a_network(cls, value: str) -> str:
+        if value:
+            ipaddress.ip_network(value, strict=False)  # ValueError says what is wrong
+        return value
+
+    @model_validator(mode="after")
+    def _kubernetes_can_call_back(self) -> Settings:
+        """A Pod cannot reach the host's socket folder: it calls the internal API over TCP, and its
+        NetworkPolicy lets it reach only that address."""
+        if self.runtime != "kubernetes":
+            return self
+        if not self.executor_callback_url:
+            raise ValueError("runtime kubernetes needs executor_callback_url (Pods cannot reach the sockets)")
+        url = urlsplit(self.executor_callback_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("executor_callback_url must be an http(s) URL with a host")
+        if not self.kube_callback_cidr:
+            try:
+                ipaddress.ip_address(url.hostname)
+            except ValueError:
+                raise ValueError(
+                    "executor_callback_url names a host, not an IP address: set kube_callback_cidr to the "
+                    "network it resolves to (the session NetworkPolicy allows egress there only)"
+                ) from None
+        return self
 
     @cached_property
     def tenants_by_token_hash(self) -> dict[bytes, str]:

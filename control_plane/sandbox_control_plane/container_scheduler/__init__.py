@@ -11,4 +11,8 @@ def make_runtime(settings: Settings) -> ContainerRuntime:
         from sandbox_control_plane.container_scheduler.docker_runtime import DockerRuntime
 
         return DockerRuntime(settings)
+    if settings.runtime == "kubernetes":
+        from sandbox_control_plane.container_scheduler.kubernetes_runtime import KubernetesRuntime
+
+        return KubernetesRuntime(settings)
     raise ValueError(f"unknown runtime {settings.runtime!r}")

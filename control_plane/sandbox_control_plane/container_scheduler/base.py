@@ -9,6 +9,7 @@ root, a writable workspace, limits), so no caller can forget one.
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -37,12 +38,30 @@ class ContainerHandle:
     node: str
 
 
+class ContainerReason(enum.StrEnum):
+    """Why a container is not running, where the runtime can tell (``ContainerStatus.reason``).
+
+    The closed list every runtime reports from; the session monitor maps it onto a session's
+    failure reason. Docker leaves ``reason`` at ``None`` (its ``oom_killed`` and ``exit_code`` say it).
+    """
+
+    STARTING = "starting"  # accepted, not yet running (a Pod being scheduled, its image pulled)
+    IMAGE_PULL_FAILED = "image_pull_failed"  # the image cannot be pulled or its name is invalid
+    CREATE_FAILED = "create_failed"  # the runtime cannot make the container (bad config, missing secret)
+    OOM_KILLED = "oom_killed"
+    EXITED = "exited"  # the container ended by itself (see exit_code)
+    EVICTED = "evicted"  # the node took the Pod away (disk or memory pressure)
+    UNKNOWN = "unknown"  # the runtime has lost track of it (a Pod in phase Unknown)
+
+
 @dataclass(frozen=True)
 class ContainerStatus:
     exists: bool
     running: bool
     exit_code: int | None = None
     oom_killed: bool = False
+    # A ``ContainerReason`` value where the runtime tells one; None where it does not.
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
