@@ -43,6 +43,9 @@ class Reason(enum.StrEnum):
     EXECUTOR_UNRESPONSIVE = "executor_unresponsive"
     CONTAINER_LOST = "container_lost"
     POOL_RECYCLED = "pool_recycled"
+    IMAGE_PULL_FAILED = "image_pull_failed"
+    CONTAINER_CREATE_FAILED = "container_create_failed"
+    EVICTED = "evicted"
 
 
 # What each reason means, for people: API responses and logs carry the code, docs carry these.
@@ -61,6 +64,9 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.SESSION_IDLE: "the session ran no code for longer than its idle limit",
     Reason.EXECUTOR_UNRESPONSIVE: "the session's executor stopped answering while its container ran",
     Reason.CONTAINER_LOST: "the session's container is gone (removed outside the control plane)",
+    Reason.IMAGE_PULL_FAILED: "the session's image could not be pulled onto the node",
+    Reason.CONTAINER_CREATE_FAILED: "the runtime could not make the session's container",
+    Reason.EVICTED: "the node took the session's container away (disk or memory pressure)",
     Reason.POOL_RECYCLED: "a warm pool's unclaimed container was replaced (pool resized, template changed, or aged)",
 }
 

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         Path("/sys/fs/cgroup/memory/docker"),
         description="Where the engine's memory cgroups are (cgroup v1, cgroupfs): read to tell an OOM kill.",
     )
+    docker_cgroup_cpuacct_root: Path = Field(
+        Path("/sys/fs/cgroup/cpuacct/docker"),
+        description="Where the engine's CPU accounting cgroups are (cgroup v1): read for usage when the "
+        "engine takes no samples itself.",
+    )
     session_pids_limit: int = Field(128, ge=16, le=4096, description="Processes a session container may have.")
     session_tmp_size_mib: int = Field(64, ge=1, le=1024, description="Size of a session's /tmp (tmpfs).")
     executor_callback_url: str = Field(

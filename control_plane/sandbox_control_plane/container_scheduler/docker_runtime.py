@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,33 @@ def stats_from_sample(sample: dict[str, Any]) -> ContainerStats:
     return ContainerStats(
         cpu_percent=round(percent, 2), memory_bytes=used, memory_limit_bytes=int(memory.get("limit", 0))
     )
+
+
+CPU_SAMPLE_S = 0.5
+
+
+@dataclass(frozen=True)
+class CgroupSample:
+    at_ns: int
+    cpu_ns: int
+    memory_bytes: int
+    memory_limit_bytes: int
+
+
+def cgroup_sample(memory_dir: Path, cpu_dir: Path) -> CgroupSample | None:
+    """One reading of a container's cgroup v1 counters; None when the container is gone."""
+    try:
+        usage = int((memory_dir / "memory.usage_in_bytes").read_text())
+        limit = int((memory_dir / "memory.limit_in_bytes").read_text())
+        inactive = 0
+        for line in (memory_dir / "memory.stat").read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "total_inactive_file":
+                inactive = int(value)
+        cpu = int((cpu_dir / "cpuacct.usage").read_text())
+    except (OSError, ValueError):
+        return None
+    return CgroupSample(time.monotonic_ns(), cpu, max(0, usage - inactive), limit)
 
 
 class DockerRuntime(ContainerRuntime):
@@ -251,9 +280,29 @@ class DockerRuntime(ContainerRuntime):
             raise RuntimeError_(f"docker could not read the container's stats: {error.message}") from error
         except (OSError, TimeoutError) as error:
             raise RuntimeError_(f"docker did not answer: {type(error).__name__}") from error
-        if not samples:
+        if samples and not str(samples[0].get("read", "")).startswith("0001-"):
+            return stats_from_sample(samples[0])
+        # Some engines take no samples at all (dockerd 20.10 on cgroup v1 here: `docker stats`
+        # shows 0B / 0B, `read` is the zero time): read the container's cgroups ourselves.
+        return await self._stats_from_cgroups(handle.container_id)
+
+    async def _stats_from_cgroups(self, container_id: str) -> ContainerStats | None:
+        memory_dir = self._settings.docker_cgroup_memory_root / container_id
+        cpu_dir = self._settings.docker_cgroup_cpuacct_root / container_id
+        first = await asyncio.to_thread(cgroup_sample, memory_dir, cpu_dir)
+        if first is None:
             return None
-        return stats_from_sample(samples[0])
+        await asyncio.sleep(CPU_SAMPLE_S)
+        second = await asyncio.to_thread(cgroup_sample, memory_dir, cpu_dir)
+        if second is None:
+            return None
+        cpu_ns = max(0, second.cpu_ns - first.cpu_ns)
+        wall_ns = max(1, second.at_ns - first.at_ns)
+        return ContainerStats(
+            cpu_percent=round(cpu_ns / wall_ns * 100.0, 2),
+            memory_bytes=second.memory_bytes,
+            memory_limit_bytes=second.memory_limit_bytes,
+        )
 
     async def list_managed(self) -> list[ManagedContainer]:
         try:

@@ -28,7 +28,12 @@ import sqlalchemy as sa
 
 from sandbox_control_plane.config.logging import get_logger
 from sandbox_control_plane.config.settings import Settings
-from sandbox_control_plane.container_scheduler.base import ContainerRuntime, ContainerStatus, RuntimeError_
+from sandbox_control_plane.container_scheduler.base import (
+    ContainerReason,
+    ContainerRuntime,
+    ContainerStatus,
+    RuntimeError_,
+)
 from sandbox_control_plane.db.engine import Database
 from sandbox_control_plane.db.repositories import executions as executions_repo
 from sandbox_control_plane.db.repositories import sessions as sessions_repo
@@ -44,12 +49,27 @@ log = get_logger(__name__)
 LOCK_NAME = "sbx-cp-monitor"
 
 
+# What a runtime's ``ContainerStatus.reason`` means for the session.
+_RUNTIME_REASONS: dict[ContainerReason, Reason] = {
+    ContainerReason.IMAGE_PULL_FAILED: Reason.IMAGE_PULL_FAILED,
+    ContainerReason.CREATE_FAILED: Reason.CONTAINER_CREATE_FAILED,
+    ContainerReason.OOM_KILLED: Reason.OOM_KILLED,
+    ContainerReason.EVICTED: Reason.EVICTED,
+    ContainerReason.EXITED: Reason.CONTAINER_EXITED,
+    ContainerReason.UNKNOWN: Reason.CONTAINER_EXITED,
+}
+
+
 def reason_from(status: ContainerStatus) -> Reason | None:
-    """Why a container is not usable, or None if it still runs."""
+    """Why a container is not usable, or None if it still runs (or is still starting)."""
     if status.exists and status.running:
         return None
     if status.oom_killed:
         return Reason.OOM_KILLED
+    if status.reason is not None:
+        if status.reason == ContainerReason.STARTING and status.exists:
+            return None
+        return _RUNTIME_REASONS.get(ContainerReason(status.reason), Reason.CONTAINER_EXITED)
     return Reason.CONTAINER_EXITED
 
 
@@ -145,7 +165,10 @@ class Monitor:
         async with self._db.transaction() as conn:
             stuck = await sessions_repo.stuck_creating(conn, settings.session_start_timeout_s)
         for session in stuck:
-            await self._sessions.fail(session, Reason.START_TIMEOUT)
+            # The runtime may know why (a Pod's image that cannot be pulled): say that instead.
+            container_reason = await self._container_reason(session)
+            told = container_reason not in (None, Reason.CONTAINER_EXITED)
+            await self._sessions.fail(session, container_reason if told and container_reason else Reason.START_TIMEOUT)
 
         async with self._db.transaction() as conn:
             quiet = await sessions_repo.silent_executors(conn, settings.executor_idle_timeout_s)

@@ -30,3 +30,19 @@ def test_the_kernels_oom_count_is_read_from_v1_and_v2_files(tmp_path: Path) -> N
     assert oom_kills(v1) == 2
     assert oom_kills(v2) == 1
     assert oom_kills(tmp_path / "gone") is None
+
+
+def test_runtime_reasons_map_onto_session_reasons() -> None:
+    from sandbox_control_plane.container_scheduler.base import ContainerReason
+
+    def of(reason: ContainerReason, exists: bool = True) -> Reason | None:
+        return reason_from(ContainerStatus(exists=exists, running=False, reason=str(reason)))
+
+    assert of(ContainerReason.STARTING) is None  # a Pod being scheduled is not dead
+    assert of(ContainerReason.STARTING, exists=False) is Reason.CONTAINER_EXITED
+    assert of(ContainerReason.IMAGE_PULL_FAILED) is Reason.IMAGE_PULL_FAILED
+    assert of(ContainerReason.CREATE_FAILED) is Reason.CONTAINER_CREATE_FAILED
+    assert of(ContainerReason.OOM_KILLED) is Reason.OOM_KILLED
+    assert of(ContainerReason.EVICTED) is Reason.EVICTED
+    assert of(ContainerReason.EXITED) is Reason.CONTAINER_EXITED
+    assert of(ContainerReason.UNKNOWN) is Reason.CONTAINER_EXITED
