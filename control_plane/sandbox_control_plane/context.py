@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sandbox_control_plane.config.settings import Settings
 from sandbox_control_plane.container_scheduler import make_runtime
 from sandbox_control_plane.container_scheduler.base import ContainerRuntime
-from sandbox_control_plane.db.engine import Database, make_engine
+from sandbox_control_plane.db.engine import Database, instrument, make_engine
 from sandbox_control_plane.session_manager.executions import ExecutionService
 from sandbox_control_plane.session_manager.executor_callbacks import ExecutorCallbacks
 from sandbox_control_plane.session_manager.monitor import Monitor
@@ -37,10 +37,12 @@ class Context:
 
     @classmethod
     def build(cls, settings: Settings, runtime: ContainerRuntime | None = None) -> Context:
-        db = Database(make_engine(settings))
+        metrics = Metrics()
+        engine = make_engine(settings)
+        instrument(engine, metrics.db_query_duration.observe)
+        db = Database(engine)
         runtime = runtime or make_runtime(settings)
         notifier = Notifier(settings.poll_interval_s)
-        metrics = Metrics()
         sessions = SessionService(settings, db, runtime, notifier, metrics)
         return cls(
             settings=settings,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,6 +35,20 @@ def make_engine(settings: Settings) -> AsyncEngine:
         # waiters re-read rows other instances change.
         isolation_level="READ COMMITTED",
     )
+
+
+def instrument(engine: AsyncEngine, observe: Callable[[float], None]) -> None:
+    """Time every statement (driver round trip included) into ``observe``, in seconds."""
+
+    @sa.event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _before(_conn: Any, _cursor: Any, _statement: Any, _params: Any, context: Any, _many: Any) -> None:
+        context._sbx_started = time.perf_counter()
+
+    @sa.event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _after(_conn: Any, _cursor: Any, _statement: Any, _params: Any, context: Any, _many: Any) -> None:
+        started = getattr(context, "_sbx_started", None)
+        if started is not None:
+            observe(time.perf_counter() - started)
 
 
 class Database:

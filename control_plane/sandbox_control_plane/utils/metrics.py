@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_QUERY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
 _RUN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 
@@ -70,5 +71,11 @@ class Metrics:
             "sbx_container_probe_failures",
             "Sessions the health probe ended, by reason (executor unresponsive, container lost, orphan removed)",
             ["reason"],
+            registry=self.registry,
+        )
+        self.db_query_duration = Histogram(
+            "sbx_db_query_duration_seconds",
+            "Time of one database statement, driver round trip included",
+            buckets=_QUERY_BUCKETS,
             registry=self.registry,
         )
