@@ -53,7 +53,15 @@ ensure_docker() {
       systemctl start docker
     else
       log "starting dockerd (no init system runs it here); log: /var/log/dockerd.log"
-      setsid dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
+      # The engine outlives this script: it must not inherit our descriptors above 2 (a caller's
+      # `flock FILE cmd` lock would stay held for as long as dockerd runs).
+      (
+        for fd in /proc/self/fd/*; do
+          fd=${fd##*/}
+          [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+        done
+        exec setsid dockerd >/var/log/dockerd.log 2>&1 < /dev/null
+      ) &
     fi
     for _ in $(seq 1 60); do
       docker info >/dev/null 2>&1 && break
