@@ -58,9 +58,12 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _stop(*servers: uvicorn.Server) -> None:
+def _stop(apps: Apps, *servers: uvicorn.Server) -> None:
     for server in servers:
         server.should_exit = True
+    # Long-polls (executors' claims, clients' wait_s) answer at once rather than being cancelled.
+    if apps.context is not None:
+        apps.context.notifier.close()
 
 
 async def serve(settings: Settings) -> None:
@@ -101,7 +104,7 @@ async def serve(settings: Settings) -> None:
     # Both servers stop on the first SIGTERM or SIGINT.
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, _stop, public, internal)
+        loop.add_signal_handler(signum, _stop, apps, public, internal)
 
     public_task = asyncio.create_task(public.serve())
     while not public.started:

@@ -19,10 +19,19 @@ class Notifier:
     def __init__(self, poll_interval: float) -> None:
         self._poll_interval = poll_interval
         self._events: dict[str, set[asyncio.Event]] = {}
+        self._closing = False
 
     def notify(self, key: str) -> None:
         for event in self._events.get(key, ()):
             event.set()
+
+    def close(self) -> None:
+        """The server is stopping: every wait answers now with what it finds (no wait is cancelled
+        mid-request when the grace period ends), and any wait that starts later does not wait."""
+        self._closing = True
+        for waiters in self._events.values():
+            for event in waiters:
+                event.set()
 
     async def wait_for(
         self, key: str, within_s: float, check: Callable[[], Awaitable[T | None]], poll_s: float | None = None
@@ -36,7 +45,7 @@ class Notifier:
                 event.clear()
                 result = await check()
                 remaining = deadline - time.monotonic()
-                if result is not None or remaining <= 0:
+                if result is not None or remaining <= 0 or self._closing:
                     return result
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), min(poll_s or self._poll_interval, remaining))

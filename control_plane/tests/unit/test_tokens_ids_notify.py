@@ -68,3 +68,31 @@ async def test_a_waiter_polls_and_gives_up() -> None:
     assert await notifier.wait_for("k", 0.2, never) is None
     assert 0.15 < time.monotonic() - started < 1
     assert len(calls) > 3
+
+
+async def test_closing_answers_every_wait_at_once_with_a_last_check() -> None:
+    notifier = Notifier(poll_interval=10)
+    checks: list[str] = []
+
+    async def check(key: str) -> bool | None:
+        checks.append(key)
+        return None
+
+    async def close_soon() -> None:
+        await asyncio.sleep(0.05)
+        notifier.close()
+
+    started = time.monotonic()
+    results = await asyncio.gather(
+        notifier.wait_for("a", 20, lambda: check("a")),
+        notifier.wait_for("b", 20, lambda: check("b"), poll_s=20),
+        close_soon(),
+    )
+    assert results[0] is None
+    assert results[1] is None
+    assert time.monotonic() - started < 1
+    assert sorted(checks) == ["a", "a", "b", "b"]  # each looked once more before answering
+    # A wait that starts while the server stops does not wait either.
+    started = time.monotonic()
+    assert await notifier.wait_for("c", 20, lambda: check("c")) is None
+    assert time.monotonic() - started < 1
