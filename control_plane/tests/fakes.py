@@ -39,6 +39,7 @@ class FakeRuntime(ContainerRuntime):
         self.removed: list[str] = []
         self.statuses: dict[str, ContainerStatus] = {}
         self.answers = True
+        self.unsampled: set[str] = set()  # sessions the runtime has no usage figures of (no metrics API)
 
     async def create(self, spec: ContainerSpec) -> ContainerHandle:
         if spec.image == BROKEN_IMAGE:
@@ -56,7 +57,8 @@ class FakeRuntime(ContainerRuntime):
         return IMAGES.get(image, ImageInfo(exists=False))
 
     async def stats(self, handle: ContainerHandle) -> ContainerStats | None:
-        if handle.container_id.removeprefix("fake-") in self.removed:
+        session_id = handle.container_id.removeprefix("fake-")
+        if session_id in self.removed or session_id in self.unsampled:
             return None
         return ContainerStats(cpu_percent=1.5, memory_bytes=32 << 20, memory_limit_bytes=256 << 20)
 

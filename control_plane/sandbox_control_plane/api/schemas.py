@@ -254,7 +254,10 @@ class ContainerOut(BaseModel):
     cpu_percent: float | None = Field(description="CPU use at the last sample, percent of one core.")
     memory_bytes: int | None = Field(description="Memory in use at the last sample (page cache not counted).")
     memory_limit_bytes: int
-    sampled_at: datetime | None = Field(description="When the usage was sampled; null: not yet.")
+    sampled_at: datetime | None = Field(
+        description="When the usage was last sampled; null: not yet. With null figures: the runtime had "
+        "none then (a cluster without metrics-server, a Pod not sampled yet)."
+    )
     executor_seen_at: datetime | None = Field(description="The executor's last call to the control plane.")
 
     @classmethod

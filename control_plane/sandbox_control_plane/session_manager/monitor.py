@@ -256,8 +256,10 @@ class Monitor:
             except RuntimeError_ as error:
                 log.warning("container_stats_failed", session_id=session.id, error=str(error))
                 return
-            if stats is not None:
-                async with self._db.transaction() as conn:
+            async with self._db.transaction() as conn:
+                if stats is None:  # no figures (no metrics API, no sample yet): asked again next interval
+                    await sessions_repo.record_stats(conn, session.id, None, None)
+                else:
                     await sessions_repo.record_stats(conn, session.id, stats.cpu_percent, stats.memory_bytes)
 
         await asyncio.gather(*(sample(session) for session in due))

@@ -254,6 +254,25 @@ def test_containers_list_the_live_sessions_with_a_usage_sample(client: httpx.Cli
     assert session["id"] not in [entry["session_id"] for entry in theirs]
 
 
+def test_a_container_without_usage_figures_is_marked_sampled_not_asked_every_sweep(
+    client: httpx.Client, template_id: str, fake_runtime: FakeRuntime
+) -> None:
+    session = create_session(client, template_id)
+    fake_runtime.unsampled.add(session["id"])
+    executor_ready(client, session["id"])
+
+    def sampled() -> dict[str, Any] | None:
+        items = client.get("/api/v1/containers", headers=HEADERS_A, params={"limit": 100}).json()["items"]
+        found = [item for item in items if item["session_id"] == session["id"]]
+        return found[0] if found and found[0]["sampled_at"] else None
+
+    # Before, an empty answer left the session first in line: the same batch was asked every sweep
+    # and the others never.
+    item = eventually(sampled)
+    assert item["cpu_percent"] is None
+    assert item["memory_bytes"] is None
+
+
 @pytest.mark.parametrize("limit", [0, 101])
 def test_containers_page_size_is_checked(client: httpx.Client, limit: int) -> None:
     assert_error(client.get("/api/v1/containers", headers=HEADERS_A, params={"limit": limit}), 422, "INVALID_INPUT")

@@ -418,7 +418,11 @@ async def needing_stats(conn: AsyncConnection, older_than_s: float, limit: int) 
     return [_record(row) for row in (await conn.execute(query)).mappings().all()]
 
 
-async def record_stats(conn: AsyncConnection, session_id: str, cpu_percent: float, memory_bytes: int) -> None:
+async def record_stats(
+    conn: AsyncConnection, session_id: str, cpu_percent: float | None, memory_bytes: int | None
+) -> None:
+    """A usage sample, or (``None``) that the runtime had none to give: either way the session is not
+    due again for ``stats_interval_s`` (a cluster without metrics-server is not asked every sweep)."""
     await conn.execute(
         sa.update(s)
         .where(s.c.id == session_id)
