@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     kube_request_timeout_s: float = Field(
         10.0, gt=0, le=120, description="Longest wait for one Kubernetes API request."
     )
+    kube_client_threads: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="Kubernetes API requests in flight at once (the client is synchronous: one thread, "
+        "and one pooled connection, each).",
+    )
 
     # --- executions and liveness ---------------------------------------------------------------
     max_code_bytes: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024, description="Largest code accepted.")

@@ -1,7 +1,9 @@
 """The Kubernetes runtime: one Pod per session, through the official client (the ``kubernetes`` package).
 
-The client is synchronous (urllib3); every call runs in the default thread pool
-(``asyncio.to_thread``), off the event loop. Its generated models are pydantic models: what this
+The client is synchronous (urllib3); every call runs in the runtime's own thread pool
+(``kube_client_threads`` threads, as many pooled connections), off the event loop: the default
+pool has min(32, cores + 4) threads, and 20 creates at a time on two cores queued behind it.
+Its generated models are pydantic models: what this
 module sends is built as plain dicts by pure functions (``pod_manifest``, ``secret_manifest``,
 ``network_policy_manifest``), so that the manifests can be validated against the Kubernetes schema
 and unit-tested without a cluster, and turned into the client's models only at the call. The
@@ -36,11 +38,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import ipaddress
 import posixpath
 import re
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -341,18 +345,25 @@ class KubernetesRuntime(ContainerRuntime):
         self._settings = settings
         self._namespace = settings.kube_namespace
         self._node = node
-        self._api = k8s.ApiClient(configuration or load_configuration(settings))
+        configuration = configuration or load_configuration(settings)
+        configuration.connection_pool_maxsize = settings.kube_client_threads
+        self._api = k8s.ApiClient(configuration)
+        self._threads = ThreadPoolExecutor(settings.kube_client_threads, thread_name_prefix="kube")
         self._core = k8s.CoreV1Api(self._api)
         self._networking = k8s.NetworkingV1Api(self._api)
         self._custom = k8s.CustomObjectsApi(self._api)
         self._version = k8s.VersionApi(self._api)
         self._timeout = settings.kube_request_timeout_s
 
+    async def _in_thread(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, functools.partial(function, *args, **kwargs))
+
     async def _call(self, what: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """One API call in a thread; errors other than the API's own become ``RuntimeError_``."""
         kwargs.setdefault("_request_timeout", self._timeout)
         try:
-            return await asyncio.to_thread(function, *args, **kwargs)
+            return await self._in_thread(function, *args, **kwargs)
         except ApiException:
             raise
         except Exception as error:  # urllib3's connection and protocol errors have no common base
@@ -516,14 +527,14 @@ class KubernetesRuntime(ContainerRuntime):
         Not run against a real cluster (see the module's docstring)."""
         target = workspace_path(path)
         try:
-            connection = await asyncio.to_thread(
+            connection = await self._in_thread(
                 self._exec, handle.container_id, ["tar", "-x", "-f", "-", "-C", target], True
             )
             async for chunk in tar:
-                await asyncio.to_thread(connection.write_stdin, chunk)
+                await self._in_thread(connection.write_stdin, chunk)
             # The v5 protocol closes stdin; on v4 tar ends at the archive's end-of-archive blocks.
-            await asyncio.to_thread(connection.close_channel, 0)
-            await asyncio.to_thread(self._finish, connection, "unpacking the upload")
+            await self._in_thread(connection.close_channel, 0)
+            await self._in_thread(self._finish, connection, "unpacking the upload")
         except ApiException as error:
             raise self._refused("exec in the session's Pod", error) from error
         except (OSError, ValueError) as error:
@@ -535,14 +546,14 @@ class KubernetesRuntime(ContainerRuntime):
         parent, base = posixpath.split(target)
         command = ["tar", "-c", "-f", "-", "-C", parent or "/", base or "."]
         try:
-            connection = await asyncio.to_thread(self._exec, handle.container_id, command, False)
+            connection = await self._in_thread(self._exec, handle.container_id, command, False)
             while True:
-                chunk = await asyncio.to_thread(self._next_chunk, connection)
+                chunk = await self._in_thread(self._next_chunk, connection)
                 if chunk is None:
                     break
                 if chunk:
                     yield chunk
-            await asyncio.to_thread(self._finish, connection, "packing the download")
+            await self._in_thread(self._finish, connection, "packing the download")
         except ApiException as error:
             raise self._refused("exec in the session's Pod", error) from error
         except (OSError, ValueError) as error:
@@ -566,4 +577,5 @@ class KubernetesRuntime(ContainerRuntime):
         return True
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._api.close)
+        await self._in_thread(self._api.close)
+        self._threads.shutdown(wait=False)
