@@ -108,9 +108,11 @@ class Monitor:
             if got != 1:
                 await lock_conn.commit()
                 return False
+            started = time.monotonic()
             try:
                 await self._sweep()
             finally:
+                self._metrics.monitor_sweep_duration.observe(time.monotonic() - started)
                 await lock_conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK_NAME})
                 await lock_conn.commit()  # the pool does not reset connections on return
         return True

@@ -73,6 +73,12 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.monitor_sweep_duration = Histogram(
+            "sbx_monitor_sweep_duration_seconds",
+            "Time of one sweep of the monitor (liveness, cleanup, probes, usage), on the instance holding its lock",
+            buckets=_RUN_BUCKETS,
+            registry=self.registry,
+        )
         self.db_query_duration = Histogram(
             "sbx_db_query_duration_seconds",
             "Time of one database statement, driver round trip included",
