@@ -55,6 +55,9 @@ case "${1:-test}" in
   bench)
     start_testbed
     python -m bench.control_plane_bench
+    # 1000 sessions live on one instance: each holds a claim connection, and the emulator a few.
+    ulimit -n 20000
+    python -m bench.scale_bench
     ;;
   *) say "usage: $0 [test|bench]"; exit 2 ;;
 esac
