@@ -290,7 +290,7 @@ def status_from_pod(pod: dict[str, Any] | None) -> ContainerStatus:
 
 def quantity(text: str) -> Decimal:
     """``"250m"`` -> 0.25, ``"64Mi"`` -> 67108864 (the client's parser, which has no annotations)."""
-    value: Decimal = parse_quantity(text)  # type: ignore[no-untyped-call]
+    value: Decimal = parse_quantity(text)
     return value
 
 
@@ -321,16 +321,12 @@ def load_configuration(settings: Settings) -> k8s.Configuration:
     context = settings.kube_context or None
     try:
         if settings.kube_config_file:
-            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                settings.kube_config_file, context, client_configuration=configuration
-            )
+            k8s_config.load_kube_config(settings.kube_config_file, context, client_configuration=configuration)
         else:
             try:
-                k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+                k8s_config.load_incluster_config(client_configuration=configuration)
             except k8s_config.ConfigException:
-                k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                    context=context, client_configuration=configuration
-                )
+                k8s_config.load_kube_config(context=context, client_configuration=configuration)
     except (k8s_config.ConfigException, OSError) as error:
         raise RuntimeError_(f"no Kubernetes configuration: {error}") from error
     return configuration
@@ -375,7 +371,7 @@ class KubernetesRuntime(ContainerRuntime):
 
     def _wire(self, model: Any) -> dict[str, Any]:
         """A model of the client as the API's JSON (camelCase keys, no nulls)."""
-        raw: dict[str, Any] = self._api.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
+        raw: dict[str, Any] = self._api.sanitize_for_serialization(model)
         return raw
 
     async def _read_pod(self, name: str) -> dict[str, Any] | None:
@@ -389,9 +385,10 @@ class KubernetesRuntime(ContainerRuntime):
 
     async def create(self, spec: ContainerSpec) -> ContainerHandle:
         name = object_name(spec.session_id)
-        secret = k8s.V1Secret.from_dict(secret_manifest(spec, self._settings))
-        policy = k8s.V1NetworkPolicy.from_dict(network_policy_manifest(spec, self._settings))
-        pod = k8s.V1Pod.from_dict(pod_manifest(spec, self._settings))
+        # The manifests go as they are: the client serialises a dict body unchanged.
+        secret = secret_manifest(spec, self._settings)
+        policy = network_policy_manifest(spec, self._settings)
+        pod = pod_manifest(spec, self._settings)
         created: list[tuple[str, Callable[..., Any]]] = []
         steps: list[tuple[str, Callable[..., Any], Any, Callable[..., Any]]] = [
             ("create secret", self._core.create_namespaced_secret, secret, self._core.delete_namespaced_secret),

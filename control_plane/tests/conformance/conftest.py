@@ -191,7 +191,7 @@ class KubernetesHarness(Harness):
             "networkpolicy": self.networking.read_namespaced_network_policy,
         }[kind]
         found = await asyncio.to_thread(reader, name, self.settings.kube_namespace)
-        raw: dict[str, Any] = self.api.sanitize_for_serialization(found)  # type: ignore[no-untyped-call]
+        raw: dict[str, Any] = self.api.sanitize_for_serialization(found)
         return raw
 
     async def applied(self, handle: ContainerHandle) -> Applied:
