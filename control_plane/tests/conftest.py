@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sandbox_control_plane.db.migrate import upgrade
-from tests.support import make_settings
+from tests.support import S3Server, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +26,11 @@ def runtime_dir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def migrated(runtime_dir: Path) -> None:
     upgrade(make_settings(runtime_dir))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    server = S3Server()
+    server.start()
+    yield server
+    server.stop()

@@ -4,7 +4,10 @@ the executor through the internal API themselves.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import io
+import posixpath
+import tarfile
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from sandbox_control_plane.container_scheduler.base import (
     ContainerHandle,
@@ -14,7 +17,9 @@ from sandbox_control_plane.container_scheduler.base import (
     ContainerStatus,
     ImageInfo,
     ManagedContainer,
+    PathNotFoundError,
     RuntimeError_,
+    workspace_path,
 )
 from sandbox_executor.protocol import EXECUTOR_LABEL
 
@@ -40,6 +45,9 @@ class FakeRuntime(ContainerRuntime):
         self.statuses: dict[str, ContainerStatus] = {}
         self.answers = True
         self.unsampled: set[str] = set()  # sessions the runtime has no usage figures of (no metrics API)
+        # Each container's /workspace, as tar members and contents (Docker's archive semantics).
+        self.workspaces: dict[str, dict[str, tuple[tarfile.TarInfo, bytes]]] = {}
+        self.archives_fail: set[str] = set()  # container ids whose archive calls fail
 
     async def create(self, spec: ContainerSpec) -> ContainerHandle:
         if spec.image == BROKEN_IMAGE:
@@ -52,6 +60,7 @@ class FakeRuntime(ContainerRuntime):
 
     async def remove(self, session_id: str, handle: ContainerHandle | None) -> None:
         self.removed.append(session_id)
+        self.workspaces.pop(f"fake-{session_id}", None)
 
     async def inspect_image(self, image: str) -> ImageInfo:
         return IMAGES.get(image, ImageInfo(exists=False))
@@ -70,12 +79,54 @@ class FakeRuntime(ContainerRuntime):
         ]
 
     async def put_archive(self, handle: ContainerHandle, path: str, tar: AsyncIterator[bytes]) -> None:
-        async for _chunk in tar:
-            pass
+        base = workspace_path(path).removeprefix("/workspace").strip("/")
+        data = b"".join([chunk async for chunk in tar])
+        if handle.container_id in self.archives_fail:
+            raise RuntimeError_("docker refused the upload: fake failure")
+        files = self.workspaces.setdefault(handle.container_id, {})
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            for member in archive:
+                name = posixpath.join(base, member.name) if base else member.name
+                content = archive.extractfile(member).read() if member.isreg() else b""  # type: ignore[union-attr]
+                member.name = name
+                files[name] = (member, content)
 
-    async def get_archive(self, handle: ContainerHandle, path: str) -> AsyncIterator[bytes]:
-        raise RuntimeError_(f"no file {path} in the fake runtime")
-        yield b""  # pragma: no cover - makes this an async generator
+    async def get_archive(self, handle: ContainerHandle, path: str) -> AsyncGenerator[bytes, None]:
+        if handle.container_id in self.archives_fail:
+            raise RuntimeError_("docker refused the download: fake failure")
+        session_id = handle.container_id.removeprefix("fake-")
+        if session_id not in self.specs or session_id in self.removed:
+            raise RuntimeError_("docker refused the download: No such container")
+        target = workspace_path(path).removeprefix("/workspace").strip("/")
+        files = self.workspaces.get(handle.container_id, {})
+        root = target.rsplit("/", 1)[-1] if target else "workspace"
+        chosen = {
+            name: entry
+            for name, entry in files.items()
+            if not target or name == target or name.startswith(target + "/")
+        }
+        if target and not chosen:
+            raise PathNotFoundError("the path is not in the workspace")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:", format=tarfile.PAX_FORMAT) as archive:
+            if not target:
+                folder = tarfile.TarInfo("workspace")
+                folder.type = tarfile.DIRTYPE
+                archive.addfile(folder)
+            for name, (member, content) in sorted(chosen.items()):
+                copy = tarfile.TarInfo(root + name[len(target) :] if target else f"workspace/{name}")
+                copy.type, copy.mode, copy.size, copy.uid, copy.gid = (
+                    member.type,
+                    member.mode,
+                    len(content),
+                    member.uid,
+                    member.gid,
+                )
+                copy.linkname = member.linkname
+                archive.addfile(copy, io.BytesIO(content) if member.isreg() else None)
+        data = buffer.getvalue()
+        for start in range(0, len(data), 1000):  # in pieces, as an engine streams it
+            yield data[start : start + 1000]
 
     async def ping(self) -> bool:
         return self.answers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -103,3 +104,44 @@ def thread_server(
         yield server
     finally:
         server.stop()
+
+
+S3_BUCKET = "sbx-workspaces-test"
+
+
+class S3Server:
+    """moto's S3 server (a real HTTP server speaking the S3 API) on a loopback port, one bucket."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per S3 request otherwise
+        self.port = free_port()
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._server.start()
+        self.client().create_bucket(Bucket=S3_BUCKET)
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test-key",
+            aws_secret_access_key="test-secret",
+        )
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "s3_endpoint_url": self.endpoint,
+            "s3_bucket": S3_BUCKET,
+            "s3_access_key_id": SecretStr("test-key"),
+            "s3_secret_access_key": SecretStr("test-secret"),
+        }
+
+    def stop(self) -> None:
+        self._server.stop()

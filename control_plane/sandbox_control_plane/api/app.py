@@ -12,7 +12,16 @@ from fastapi import FastAPI
 from sandbox_control_plane import __version__
 from sandbox_control_plane.api.errors import install_error_handlers
 from sandbox_control_plane.api.middleware import RequestContextMiddleware
-from sandbox_control_plane.api.routes import containers, executions, health, pools, sessions, templates
+from sandbox_control_plane.api.routes import (
+    containers,
+    executions,
+    files,
+    health,
+    pools,
+    sessions,
+    templates,
+    workspaces,
+)
 from sandbox_control_plane.config.logging import get_logger
 from sandbox_control_plane.config.settings import Settings
 from sandbox_control_plane.container_scheduler.base import ContainerRuntime
@@ -97,7 +106,15 @@ class Apps:
             lifespan=self.lifespan,
         )
         install_error_handlers(app)
-        for router in (templates.router, sessions.router, executions.router, pools.router, containers.router):
+        for router in (
+            templates.router,
+            sessions.router,
+            files.router,
+            executions.router,
+            pools.router,
+            containers.router,
+            workspaces.router,
+        ):
             app.include_router(router, prefix="/api/v1")
         app.include_router(health.router)
         app.mount("/internal", self.internal)
@@ -107,6 +124,7 @@ class Apps:
             metrics=self._metrics_proxy(),
             max_body=self.settings.max_request_bytes,
             quiet_paths={"/health", "/metrics"},
+            streamed_suffix="/files",
         )
         return app
 

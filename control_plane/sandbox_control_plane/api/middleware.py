@@ -29,12 +29,23 @@ _HEADER = REQUEST_ID_HEADER.lower().encode()
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, api: str, metrics: Metrics, max_body: int, quiet_paths: set[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api: str,
+        metrics: Metrics,
+        max_body: int,
+        quiet_paths: set[str],
+        streamed_suffix: str | None = None,
+    ) -> None:
         self.app = app
         self.api = api
         self.metrics = metrics
         self.max_body = max_body
         self.quiet_paths = quiet_paths
+        # PUT bodies of paths ending so are streamed by their route, which applies its own limit.
+        self.streamed_suffix = streamed_suffix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,8 +84,11 @@ class RequestContextMiddleware:
             )
             await send({"type": "http.response.body", "body": body})
 
+        streamed = bool(
+            self.streamed_suffix and scope["method"] == "PUT" and scope.get("path", "").endswith(self.streamed_suffix)
+        )
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        if not streamed and declared is not None and declared.isdigit() and int(declared) > self.max_body:
             await send_error(self._too_large(), 413)
             self._record(scope, status, started)
             return
@@ -86,7 +100,7 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > self.max_body and not streamed:
                     raise self._too_large()
             return message
 

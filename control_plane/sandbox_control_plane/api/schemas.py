@@ -24,6 +24,7 @@ from sandbox_control_plane.domain import (
     format_quantity,
 )
 from sandbox_control_plane.utils.ids import ID_PATTERN
+from sandbox_control_plane.workspace_store.s3 import WORKSPACE_NAME
 
 QUANTITY = r"^[1-9][0-9]{0,6}(Mi|Gi)$"
 
@@ -147,6 +148,14 @@ class SessionBody(Strict):
         description="Seconds without code running after which the session ends "
         "(default: SBX_CP_DEFAULT_IDLE_TIMEOUT_S; 0 there means none).",
     )
+    workspace: str | None = Field(
+        None,
+        pattern=WORKSPACE_NAME,
+        max_length=63,
+        description="A saved workspace of this tenant: restored into /workspace before the session is answered, "
+        "saved back to the bucket when it ends (created on first use). One live session holds it at a time.",
+        examples=["my-project"],
+    )
 
 
 class SessionOut(BaseModel):
@@ -166,6 +175,7 @@ class SessionOut(BaseModel):
     terminated_at: datetime | None
     idle_timeout: int | None = Field(description="The idle limit in seconds; null: none.")
     pool_id: str | None = Field(description="The warm pool whose container this session took; null: a cold start.")
+    workspace: str | None = Field(description="The saved workspace this session holds; null: none.")
 
     @classmethod
     def of(cls, record: SessionRecord) -> SessionOut:
@@ -186,6 +196,7 @@ class SessionOut(BaseModel):
             terminated_at=record.terminated_at,
             idle_timeout=record.idle_timeout_s,
             pool_id=record.pool_id,
+            workspace=record.workspace_id,
         )
 
 
@@ -338,3 +349,19 @@ class Readiness(BaseModel):
     status: str
     database: bool
     runtime: bool
+
+
+class FileOut(BaseModel):
+    path: str = Field(description="The file's path relative to /workspace.")
+    size_bytes: int
+
+
+class WorkspaceOut(BaseModel):
+    name: str
+    size_bytes: int = Field(description="Size of the saved archive.")
+    saved_at: datetime
+    session_id: str | None = Field(description="The live session holding it now; null: none.")
+
+
+class WorkspaceList(BaseModel):
+    items: list[WorkspaceOut]

@@ -109,6 +109,40 @@ class Settings(BaseSettings):
         "and one pooled connection, each).",
     )
 
+    # --- files and workspaces (S3) -------------------------------------------------------------
+    file_max_bytes: int = Field(
+        100 * 1024 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024 * 1024,
+        description="Largest file one upload or download of `/sessions/{id}/files` moves.",
+    )
+    spool_dir: str = Field(
+        "",
+        description="Folder for uploads and workspace archives on their way (never kept); empty: the "
+        "system's temporary folder.",
+    )
+    s3_endpoint_url: str = Field(
+        "",
+        description="S3 endpoint of the workspace store, e.g. `https://us-ord-1.linodeobjects.com`; empty: "
+        "AWS's endpoint for `s3_region`.",
+    )
+    s3_region: str = Field("us-east-1", description="Region of the workspace bucket.")
+    s3_bucket: str = Field(
+        "",
+        pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$",
+        description="Bucket workspaces are saved to; empty: sessions cannot name a workspace.",
+    )
+    s3_prefix: str = Field(
+        "workspaces/", max_length=200, description="Key prefix of the workspaces (then `<tenant>/<name>.tar`)."
+    )
+    s3_access_key_id: SecretStr = Field(
+        SecretStr(""), description="Access key of the bucket; empty: boto3's own chain."
+    )
+    s3_secret_access_key: SecretStr = Field(SecretStr(""), description="Secret key of the bucket.")
+    s3_transfer_concurrency: int = Field(
+        8, ge=1, le=64, description="Parts moved at once in one workspace upload or download."
+    )
+
     # --- executions and liveness ---------------------------------------------------------------
     max_code_bytes: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024, description="Largest code accepted.")
     max_output_bytes: int = Field(

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import AsyncIterator
+import posixpath
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 
 from sandbox_control_plane.domain import Network, Resources
+from sandbox_executor import protocol
 
 SANDBOX_USER = "1000:1000"
 
@@ -93,6 +95,18 @@ class RuntimeError_(Exception):
     """The runtime could not do what was asked; the message says what, never a secret."""
 
 
+class PathNotFoundError(RuntimeError_):
+    """``get_archive`` was asked for a path the workspace does not have."""
+
+
+def workspace_path(path: str) -> str:
+    """``path`` under the workspace, normalised; ``RuntimeError_`` when it would leave it."""
+    joined = posixpath.normpath(posixpath.join(protocol.WORKSPACE, path.lstrip("/")))
+    if joined != protocol.WORKSPACE and not joined.startswith(protocol.WORKSPACE + "/"):
+        raise RuntimeError_("the path is outside the workspace")
+    return joined
+
+
 class ContainerRuntime(abc.ABC):
     """One implementation per engine; all methods are safe to call from any instance at any time."""
 
@@ -127,8 +141,9 @@ class ContainerRuntime(abc.ABC):
         """Unpack a tar stream under ``path`` (inside the workspace) as the sandbox user."""
 
     @abc.abstractmethod
-    def get_archive(self, handle: ContainerHandle, path: str) -> AsyncIterator[bytes]:
-        """A tar stream of ``path`` (inside the workspace); raise ``RuntimeError_`` if it is not there."""
+    def get_archive(self, handle: ContainerHandle, path: str) -> AsyncGenerator[bytes, None]:
+        """A tar stream of ``path`` (inside the workspace), its entries named from the path's last part
+        (``docker cp``'s layout); ``PathNotFoundError`` if it is not there."""
 
     @abc.abstractmethod
     async def ping(self) -> bool:

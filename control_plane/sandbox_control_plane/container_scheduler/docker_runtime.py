@@ -10,12 +10,13 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiodocker
+import aiohttp
 from aiodocker.exceptions import DockerError
 from aiodocker.volumes import DockerVolume
 
@@ -29,7 +30,9 @@ from sandbox_control_plane.container_scheduler.base import (
     ContainerStatus,
     ImageInfo,
     ManagedContainer,
+    PathNotFoundError,
     RuntimeError_,
+    workspace_path,
 )
 from sandbox_control_plane.domain import Network
 from sandbox_executor import protocol
@@ -83,6 +86,8 @@ def stats_from_sample(sample: dict[str, Any]) -> ContainerStats:
 
 
 CPU_SAMPLE_S = 0.5
+# A workspace archive moves at disk speed; only a stalled engine is an error.
+ARCHIVE_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120)
 
 
 @dataclass(frozen=True)
@@ -323,11 +328,45 @@ class DockerRuntime(ContainerRuntime):
         return found
 
     async def put_archive(self, handle: ContainerHandle, path: str, tar: AsyncIterator[bytes]) -> None:
-        raise RuntimeError_("file upload is not implemented for this runtime yet")
+        """The engine's archive API (``PUT /containers/{id}/archive``), the tar streamed (chunked).
 
-    async def get_archive(self, handle: ContainerHandle, path: str) -> AsyncIterator[bytes]:
-        raise RuntimeError_("file download is not implemented for this runtime yet")
-        yield b""  # pragma: no cover - makes this an async generator
+        The root is read-only; the workspace is a volume, which the engine writes into. Owners come
+        from the archive's headers (the callers' archives name the sandbox user)."""
+        target = workspace_path(path)
+        try:
+            async with self._docker._query(
+                f"containers/{handle.container_id}/archive",
+                method="PUT",
+                params={"path": target},
+                data=tar,
+                headers={"content-type": "application/x-tar"},
+                timeout=ARCHIVE_TIMEOUT,
+            ):
+                pass
+        except DockerError as error:
+            raise RuntimeError_(f"docker refused the upload: {error.message}") from error
+        except (OSError, TimeoutError, aiohttp.ClientError) as error:
+            raise RuntimeError_(f"docker did not answer: {type(error).__name__}") from error
+
+    async def get_archive(self, handle: ContainerHandle, path: str) -> AsyncGenerator[bytes, None]:
+        """``GET /containers/{id}/archive``: a tar of the path, streamed as the engine sends it."""
+        target = workspace_path(path)
+        try:
+            async with self._docker._query(
+                f"containers/{handle.container_id}/archive",
+                method="GET",
+                params={"path": target},
+                timeout=ARCHIVE_TIMEOUT,
+            ) as response:
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    yield chunk
+        except DockerError as error:
+            # "Could not find the file ... in container ..." (the path), not "No such container".
+            if error.status == 404 and "no such container" not in str(error.message).lower():
+                raise PathNotFoundError("the path is not in the workspace") from error
+            raise RuntimeError_(f"docker refused the download: {error.message}") from error
+        except (OSError, TimeoutError, aiohttp.ClientError) as error:
+            raise RuntimeError_(f"docker did not answer: {type(error).__name__}") from error
 
     async def ping(self) -> bool:
         try:

@@ -43,7 +43,7 @@ import hashlib
 import ipaddress
 import posixpath
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -65,7 +65,9 @@ from sandbox_control_plane.container_scheduler.base import (
     ContainerStatus,
     ImageInfo,
     ManagedContainer,
+    PathNotFoundError,
     RuntimeError_,
+    workspace_path,
 )
 from sandbox_control_plane.container_scheduler.docker_runtime import (
     LABEL_MANAGED,
@@ -307,14 +309,6 @@ def stats_from_metrics(metrics: dict[str, Any], memory_limit_bytes: int) -> Cont
     )
 
 
-def workspace_path(path: str) -> str:
-    """``path`` under the workspace, normalised; ``RuntimeError_`` when it would leave it."""
-    joined = posixpath.normpath(posixpath.join(protocol.WORKSPACE, path.lstrip("/")))
-    if joined != protocol.WORKSPACE and not joined.startswith(protocol.WORKSPACE + "/"):
-        raise RuntimeError_("the path is outside the workspace")
-    return joined
-
-
 def load_configuration(settings: Settings) -> k8s.Configuration:
     """The cluster to talk to: ``kube_config_file`` if set, else in-cluster, else ``KUBECONFIG``."""
     configuration = k8s.Configuration()
@@ -517,6 +511,8 @@ class KubernetesRuntime(ContainerRuntime):
         connection.close()
         if code != 0:
             detail = errors.decode(errors="replace").strip()[-300:]
+            if "No such file or directory" in detail:
+                raise PathNotFoundError(f"{what}: the path is not in the workspace")
             raise RuntimeError_(f"{what} failed in the Pod (exit {code}): {detail}")
 
     async def put_archive(self, handle: ContainerHandle, path: str, tar: AsyncIterator[bytes]) -> None:
@@ -537,7 +533,7 @@ class KubernetesRuntime(ContainerRuntime):
         except (OSError, ValueError) as error:
             raise RuntimeError_(f"the exec stream broke: {type(error).__name__}") from error
 
-    async def get_archive(self, handle: ContainerHandle, path: str) -> AsyncIterator[bytes]:
+    async def get_archive(self, handle: ContainerHandle, path: str) -> AsyncGenerator[bytes, None]:
         """``tar -c`` in the container, its stdout streamed. Not run against a real cluster."""
         target = workspace_path(path)
         parent, base = posixpath.split(target)

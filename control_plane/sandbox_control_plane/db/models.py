@@ -131,3 +131,14 @@ executions = sa.Table(
     sa.Index(None, "session_id", "status", "id"),
     sa.Index(None, "status", "heartbeat_at"),
 )
+
+# A tenant's named workspace held by one live session: the primary key lets only one create win.
+workspace_leases = sa.Table(
+    "workspace_leases",
+    metadata,
+    sa.Column("tenant_id", TENANT, primary_key=True),
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("session_id", ID, nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Index(None, "session_id"),
+)

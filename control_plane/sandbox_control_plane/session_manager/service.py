@@ -20,6 +20,7 @@ from sandbox_control_plane.db.repositories import executions as executions_repo
 from sandbox_control_plane.db.repositories import pools as pools_repo
 from sandbox_control_plane.db.repositories import sessions as repo
 from sandbox_control_plane.db.repositories import templates as templates_repo
+from sandbox_control_plane.db.repositories import workspaces as workspaces_repo
 from sandbox_control_plane.domain import (
     ExecutionStatus,
     Page,
@@ -29,6 +30,7 @@ from sandbox_control_plane.domain import (
     SessionState,
     TemplateRecord,
 )
+from sandbox_control_plane.session_manager.files import WorkspaceMover
 from sandbox_control_plane.session_manager.lifecycle import check_transition, transition_error
 from sandbox_control_plane.template_manager.service import template_not_found
 from sandbox_control_plane.template_manager.validator import (
@@ -36,11 +38,17 @@ from sandbox_control_plane.template_manager.validator import (
     resource_problems,
     timeout_problem,
 )
-from sandbox_control_plane.utils.errors import InvalidInputError, NotFoundError, RuntimeUnavailableError
+from sandbox_control_plane.utils.errors import (
+    InvalidInputError,
+    NotFoundError,
+    RuntimeUnavailableError,
+    WorkspaceStoreUnavailableError,
+)
 from sandbox_control_plane.utils.ids import new_id
 from sandbox_control_plane.utils.metrics import Metrics
 from sandbox_control_plane.utils.notify import Notifier
 from sandbox_control_plane.utils.tokens import session_token
+from sandbox_control_plane.workspace_store.s3 import WORKSPACE_NAME, StoreError, is_workspace_name
 from sandbox_executor.protocol import ENV_PREFIX
 
 log = get_logger(__name__)
@@ -59,6 +67,8 @@ class SessionRequest:
     timeout_s: int | None
     env: dict[str, str]
     idle_timeout_s: int | None = None
+    # A saved workspace to start from and save to when the session ends (created on first use).
+    workspace: str | None = None
 
 
 def session_not_found(session_id: str) -> NotFoundError:
@@ -121,12 +131,14 @@ class SessionService:
         runtime: ContainerRuntime,
         notifier: Notifier,
         metrics: Metrics,
+        workspaces: WorkspaceMover | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
         self._runtime = runtime
         self._notifier = notifier
         self._metrics = metrics
+        self._workspaces = workspaces
 
     async def create(self, tenant_id: str, request: SessionRequest) -> SessionRecord:
         started = time.perf_counter()
@@ -140,6 +152,8 @@ class SessionService:
 
         claimed = await self._claim_warm(tenant_id, template, resources, timeout_s, request)
         if claimed is not None:
+            if request.workspace:
+                claimed = await self._restore(claimed, request.workspace)
             self._metrics.session_create_duration.observe(time.perf_counter() - started)
             return claimed
 
@@ -157,7 +171,10 @@ class SessionService:
                 timeout_s=timeout_s,
                 env=request.env,
                 idle_timeout_s=request.idle_timeout_s,
+                workspace_id=request.workspace,
             )
+            if request.workspace:
+                await workspaces_repo.lease(conn, tenant_id, request.workspace, session_id)
         try:
             handle = await self.start_container(session_id, tenant_id, template.image, resources, template, request.env)
         except RuntimeError_ as error:
@@ -168,6 +185,8 @@ class SessionService:
         async with self._db.transaction() as conn:
             created = await repo.get(conn, session_id)
         assert created is not None  # noqa: S101 - inserted above; sessions are never deleted from the table
+        if request.workspace:
+            created = await self._restore(created, request.workspace)
         self._metrics.session_create_duration.observe(time.perf_counter() - started)
         log.info(
             "session_created",
@@ -202,6 +221,25 @@ class SessionService:
         if timeout:
             problems.append(timeout)
         problems += env_problems(request.env)
+        if request.workspace is not None:
+            if not is_workspace_name(request.workspace):
+                problems.append(
+                    {
+                        "field": "workspace",
+                        "value": request.workspace[:80],
+                        "allowed": f"{WORKSPACE_NAME}, not ending in .tar",
+                        "message": "not a workspace name",
+                    }
+                )
+            elif self._workspaces is None:
+                problems.append(
+                    {
+                        "field": "workspace",
+                        "value": request.workspace,
+                        "allowed": "no workspace: this control plane has no workspace bucket (SBX_CP_S3_BUCKET)",
+                        "message": "workspaces are not configured",
+                    }
+                )
         if problems:
             raise InvalidInputError("The session request has values outside the allowed limits.", {"errors": problems})
         return resources, timeout_s
@@ -226,10 +264,13 @@ class SessionService:
                 timeout_s=timeout_s,
                 env=request.env,
                 idle_timeout_s=request.idle_timeout_s,
-                workspace_id=None,
+                workspace_id=request.workspace,
             )
             if claimed is None:
                 await pools_repo.record_miss(conn, pool.id)
+            elif request.workspace:
+                # Held by another live session: raised here, the claim is rolled back with it.
+                await workspaces_repo.lease(conn, tenant_id, request.workspace, claimed.id)
         self._metrics.pool_claims.labels("hit" if claimed else "miss").inc()
         self._notifier.notify(POOLS_KEY)
         if claimed is not None:
@@ -265,6 +306,7 @@ class SessionService:
             log.warning("session_start_failed", session_id=session_id, error=str(error))
             async with self._db.transaction() as conn:
                 await repo.transition(conn, session_id, SessionState.FAILED, reason=Reason.CONTAINER_EXITED)
+                await workspaces_repo.release(conn, session_id)
             await self._remove_quietly(session_id, None)
             raise
         async with self._db.transaction() as conn:
@@ -331,6 +373,7 @@ class SessionService:
                     self._metrics.executions_finished.labels(ExecutionStatus.CANCELLED, Reason.SESSION_TERMINATED).inc()
                     self._notifier.notify(f"execution:{execution.id}")
         self._notifier.notify(session_key(session.id))
+        await self._save_before_removal(current)
         try:
             await self._runtime.remove(session.id, handle_of(current))
         except RuntimeError_ as error:
@@ -341,6 +384,7 @@ class SessionService:
             ) from error
         async with self._db.transaction() as conn:
             await repo.transition(conn, session.id, SessionState.TERMINATED)
+            await workspaces_repo.release(conn, session.id)
             ended_session = await repo.get(conn, session.id)
         assert ended_session is not None  # noqa: S101
         self._notifier.notify(session_key(session.id))
@@ -359,7 +403,72 @@ class SessionService:
                     self._notifier.notify(f"execution:{execution.id}")
         self._notifier.notify(session_key(session.id))
         log.warning("session_failed", session_id=session.id, reason=str(reason))
+        # What the workspace holds is kept if it can be read (Docker reads a stopped container's).
+        if session.workspace_id and session.container_id and self._workspaces is not None:
+            try:
+                await self._workspaces.save(session, session.workspace_id)
+            except (RuntimeError_, StoreError, OSError) as error:
+                log.error(
+                    "workspace_not_saved", session_id=session.id, workspace=session.workspace_id, error=str(error)
+                )
+        async with self._db.transaction() as conn:
+            await workspaces_repo.release(conn, session.id)
         await self._remove_quietly(session.id, handle_of(session))
+
+    async def _restore(self, session: SessionRecord, name: str) -> SessionRecord:
+        """Unpack the saved workspace into the new session; if that fails, the session is failed and
+        removed without saving (the saved workspace stays as it was) and the create answers 503."""
+        assert self._workspaces is not None  # noqa: S101 - checked() refuses a workspace without a store
+        assert session.container_id is not None  # noqa: S101 - started or claimed above
+        handle = ContainerHandle(session.container_id, session.node or "local")
+        try:
+            await self._workspaces.restore(session.id, session.tenant_id, handle, name)
+        except (RuntimeError_, StoreError, OSError) as error:
+            log.error("workspace_restore_failed", session_id=session.id, workspace=name, error=str(error))
+            async with self._db.transaction() as conn:
+                await workspaces_repo.release(conn, session.id)
+                await repo.set_workspace(conn, session.id, None)
+            await self.fail(dataclasses.replace(session, workspace_id=None), Reason.CONTAINER_EXITED)
+            cls = WorkspaceStoreUnavailableError if isinstance(error, StoreError) else RuntimeUnavailableError
+            raise cls(
+                f"The workspace {name} could not be restored; the session was ended and the workspace left as saved.",
+                {"session_id": session.id, "workspace": name, "cause": str(error)},
+            ) from error
+        return session
+
+    async def _save_before_removal(self, session: SessionRecord) -> None:
+        """Save the workspace of a session that still holds its lease; on failure the session stays
+        'terminating' with its container (the monitor retries), unless the container is gone."""
+        if not session.workspace_id or self._workspaces is None or session.container_id is None:
+            return
+        async with self._db.transaction() as conn:
+            held = await workspaces_repo.holder(conn, session.tenant_id, session.workspace_id)
+        if held != session.id:
+            return
+        try:
+            await self._workspaces.save(session, session.workspace_id)
+        except (RuntimeError_, StoreError, OSError) as error:
+            handle = handle_of(session)
+            gone = False
+            if handle is not None:
+                try:
+                    gone = not (await self._runtime.status(handle)).exists
+                except RuntimeError_:
+                    gone = False
+            if gone:
+                log.error(
+                    "workspace_not_saved", session_id=session.id, workspace=session.workspace_id, error=str(error)
+                )
+                return
+            log.warning(
+                "workspace_save_failed", session_id=session.id, workspace=session.workspace_id, error=str(error)
+            )
+            cls = WorkspaceStoreUnavailableError if isinstance(error, StoreError) else RuntimeUnavailableError
+            raise cls(
+                f"The workspace {session.workspace_id} could not be saved yet; the session stays 'terminating' "
+                "with its container and the save is retried.",
+                {"session_id": session.id, "workspace": session.workspace_id, "cause": str(error)},
+            ) from error
 
     async def _remove_quietly(self, session_id: str, handle: ContainerHandle | None) -> None:
         try:

@@ -82,6 +82,23 @@ class ConflictError(ControlPlaneError):
     solution = "Choose another name, or update the existing resource."
 
 
+class WorkspaceInUseError(ControlPlaneError):
+    error_code = "WORKSPACE_IN_USE"
+    solution = (
+        "End the session named in error_detail.session_id (its workspace is saved then), or name another workspace."
+    )
+
+
+class SessionNotReadyError(ControlPlaneError):
+    error_code = "SESSION_NOT_READY"
+    solution = "Wait until the session is 'ready' (GET /api/v1/sessions/{id}?wait_s=30); an ended session has no files."
+
+
+class WorkspaceStoreUnavailableError(ControlPlaneError):
+    error_code = "WORKSPACE_STORE_UNAVAILABLE"
+    solution = "The workspace bucket did not answer or refused: retry later; the operator checks SBX_CP_S3_* settings."
+
+
 class PayloadTooLargeError(ControlPlaneError):
     error_code = "PAYLOAD_TOO_LARGE"
     solution = "Send a smaller body; error_detail says the limit."

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox_control_plane.config.settings import Settings
 from tests.fakes import GOOD_IMAGE, FakeRuntime
-from tests.support import HEADERS_A, ThreadServer, make_settings, thread_server
+from tests.support import HEADERS_A, S3Server, ThreadServer, make_settings, thread_server
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +19,7 @@ def fake_runtime() -> FakeRuntime:
 
 
 @pytest.fixture(scope="session")
-def server(migrated: None, runtime_dir: Path, fake_runtime: FakeRuntime) -> Iterator[ThreadServer]:
+def server(migrated: None, runtime_dir: Path, fake_runtime: FakeRuntime, s3_server: S3Server) -> Iterator[ThreadServer]:
     settings = make_settings(
         runtime_dir,
         heartbeat_timeout_s=1.0,
@@ -30,6 +30,8 @@ def server(migrated: None, runtime_dir: Path, fake_runtime: FakeRuntime) -> Iter
         pool_refill_interval_s=0.2,
         orphan_sweep_interval_s=0.5,
         stats_interval_s=0.5,
+        file_max_bytes=256 * 1024,
+        **s3_server.settings(),
     )
     with thread_server(settings, lambda: fake_runtime) as running:
         yield running

@@ -35,12 +35,16 @@ PUBLIC_OPERATIONS = {
     ("GET", "/api/v1/sessions/{session_id}/executions"),
     ("POST", "/api/v1/sessions/{session_id}/executions"),
     ("GET", "/api/v1/sessions/{session_id}/executions/{execution_id}"),
+    ("GET", "/api/v1/sessions/{session_id}/files"),
+    ("PUT", "/api/v1/sessions/{session_id}/files"),
     ("POST", "/api/v1/sessions/{session_id}/executions/{execution_id}/cancel"),
     ("GET", "/api/v1/templates"),
     ("POST", "/api/v1/templates"),
     ("DELETE", "/api/v1/templates/{template_id}"),
     ("GET", "/api/v1/templates/{template_id}"),
     ("PUT", "/api/v1/templates/{template_id}"),
+    ("GET", "/api/v1/workspaces"),
+    ("DELETE", "/api/v1/workspaces/{name}"),
 }
 
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from sandbox_control_plane.config.settings import Settings
 from sandbox_control_plane.container_scheduler import kubernetes_runtime as kr
-from sandbox_control_plane.container_scheduler.base import ContainerReason, ContainerSpec, RuntimeError_
+from sandbox_control_plane.container_scheduler.base import ContainerReason, ContainerSpec, RuntimeError_, workspace_path
 from sandbox_control_plane.domain import Network, Resources
 
 # A fixed version: the schema the manifests are held to does not move when the package does.
@@ -214,10 +214,10 @@ def test_pod_metrics_become_a_sample() -> None:
     [("a/b", "/workspace/a/b"), ("/x", "/workspace/x"), ("", "/workspace"), ("a/../b", "/workspace/b")],
 )
 def test_archive_paths_stay_in_the_workspace(path: str, inside: str) -> None:
-    assert kr.workspace_path(path) == inside
+    assert workspace_path(path) == inside
 
 
 @pytest.mark.parametrize("path", ["..", "../etc", "a/../../etc"])
 def test_archive_paths_may_not_leave_the_workspace(path: str) -> None:
     with pytest.raises(RuntimeError_):
-        kr.workspace_path(path)
+        workspace_path(path)

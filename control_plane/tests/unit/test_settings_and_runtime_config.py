@@ -17,7 +17,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_settings() -> dict[str, str]:
-    rows = re.findall(r"^\| `(SBX_CP_[A-Z_]+)` \| `([^`]*)` \|", README.read_text(), flags=re.MULTILINE)
+    rows = re.findall(r"^\| `(SBX_CP_[A-Z0-9_]+)` \| `([^`]*)` \|", README.read_text(), flags=re.MULTILINE)
     return dict(rows)
 
 

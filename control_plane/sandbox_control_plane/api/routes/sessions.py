@@ -30,7 +30,8 @@ WaitQuery = Annotated[
 async def create_session(body: SessionBody, ctx: Ctx, tenant: Tenant) -> SessionOut:
     """Start a session: from a warm pool of this template and shape when one has a container ready
     (answered `ready`, with its `pool_id`), else a cold start (`creating` until its executor reports
-    ready; `GET ...?wait_s=` waits for that)."""
+    ready; `GET ...?wait_s=` waits for that). With `workspace`, the saved workspace is in /workspace
+    before the answer (409 while another live session holds it)."""
     override = body.resources
     request = SessionRequest(
         template_id=body.template_id,
@@ -40,6 +41,7 @@ async def create_session(body: SessionBody, ctx: Ctx, tenant: Tenant) -> Session
         timeout_s=body.timeout,
         env=body.env,
         idle_timeout_s=body.idle_timeout,
+        workspace=body.workspace,
     )
     return SessionOut.of(await ctx.sessions.create(tenant, request))
 

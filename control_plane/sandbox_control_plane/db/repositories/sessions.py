@@ -201,6 +201,10 @@ async def set_container(conn: AsyncConnection, session_id: str, container_id: st
     )
 
 
+async def set_workspace(conn: AsyncConnection, session_id: str, workspace_id: str | None) -> None:
+    await conn.execute(sa.update(s).where(s.c.id == session_id).values(workspace_id=workspace_id, updated_at=NOW))
+
+
 async def executor_seen(conn: AsyncConnection, session_id: str) -> None:
     await conn.execute(sa.update(s).where(s.c.id == session_id).values(executor_seen_at=NOW))
 
