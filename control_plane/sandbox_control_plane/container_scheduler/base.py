@@ -138,7 +138,8 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     async def put_archive(self, handle: ContainerHandle, path: str, tar: AsyncIterator[bytes]) -> None:
-        """Unpack a tar stream under ``path`` (inside the workspace) as the sandbox user."""
+        """Unpack a tar stream under ``path``, an existing folder inside the workspace; owners are the
+        archive's (callers name the sandbox user)."""
 
     @abc.abstractmethod
     def get_archive(self, handle: ContainerHandle, path: str) -> AsyncGenerator[bytes, None]:

@@ -73,6 +73,7 @@ def test_a_file_goes_in_and_comes_out_with_its_folders_owned_by_the_sandbox_user
     again = client.put(files_url(sid), params={"path": "copy.bin"}, content=pieces(), headers=HEADERS_A)
     assert again.status_code == 200, again.text
     assert client.get(files_url(sid), params={"path": "copy.bin"}, headers=HEADERS_A).content == content
+    client.delete(f"/api/v1/sessions/{sid}", headers=HEADERS_A)
 
 
 def test_paths_outside_the_workspace_and_folders_are_refused_naming_the_path(
@@ -90,6 +91,7 @@ def test_paths_outside_the_workspace_and_folders_are_refused_naming_the_path(
     assert "folder" in folder["error_detail"]["errors"][0]["message"]
     missing = assert_error(client.get(files_url(sid), params={"path": "nope.txt"}, headers=HEADERS_A), 404, "NOT_FOUND")
     assert missing["error_detail"]["value"] == "nope.txt"
+    client.delete(f"/api/v1/sessions/{sid}", headers=HEADERS_A)
 
 
 def test_file_size_is_limited_both_ways_and_sessions_are_the_tenants(
@@ -116,6 +118,7 @@ def test_file_size_is_limited_both_ways_and_sessions_are_the_tenants(
     # Another tenant's session does not exist for this token.
     other = client.put(files_url(sid), params={"path": "x"}, content=b"x", headers=HEADERS_B)
     assert_error(other, 404, "NOT_FOUND")
+    client.delete(f"/api/v1/sessions/{sid}", headers=HEADERS_A)
 
 
 def test_files_need_a_ready_session(client: httpx.Client, template_id: str) -> None:

@@ -240,9 +240,13 @@ def test_containers_list_the_live_sessions_with_a_usage_sample(client: httpx.Cli
     executor_ready(client, session["id"])
 
     def sampled() -> dict[str, Any] | None:
-        items = client.get("/api/v1/containers", headers=HEADERS_A, params={"limit": 100}).json()["items"]
-        found = [item for item in items if item["session_id"] == session["id"]]
-        return found[0] if found and found[0]["sampled_at"] else None
+        params: dict[str, Any] = {"limit": 100}
+        while True:  # every page: the suite leaves many live sessions
+            page = client.get("/api/v1/containers", headers=HEADERS_A, params=params).json()
+            found = [item for item in page["items"] if item["session_id"] == session["id"]]
+            if found or not page["next_cursor"]:
+                return found[0] if found and found[0]["sampled_at"] else None
+            params["cursor"] = page["next_cursor"]
 
     item = eventually(sampled)
     assert item["session_state"] == "ready"
@@ -262,9 +266,13 @@ def test_a_container_without_usage_figures_is_marked_sampled_not_asked_every_swe
     executor_ready(client, session["id"])
 
     def sampled() -> dict[str, Any] | None:
-        items = client.get("/api/v1/containers", headers=HEADERS_A, params={"limit": 100}).json()["items"]
-        found = [item for item in items if item["session_id"] == session["id"]]
-        return found[0] if found and found[0]["sampled_at"] else None
+        params: dict[str, Any] = {"limit": 100}
+        while True:  # every page: the suite leaves many live sessions
+            page = client.get("/api/v1/containers", headers=HEADERS_A, params=params).json()
+            found = [item for item in page["items"] if item["session_id"] == session["id"]]
+            if found or not page["next_cursor"]:
+                return found[0] if found and found[0]["sampled_at"] else None
+            params["cursor"] = page["next_cursor"]
 
     # Before, an empty answer left the session first in line: the same batch was asked every sweep
     # and the others never.
